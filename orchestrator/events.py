@@ -1,0 +1,114 @@
+"""The typed event stream every stage emits; the TUI and the plain log only render these."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+from orchestrator.models import Category, Counts, Outcome, Usage
+
+
+class _Event(BaseModel):
+    at: float = Field(default_factory=time.time)
+
+
+class RunStarted(_Event):
+    kind: Literal["run_started"] = "run_started"
+    repo: str
+    session: str
+    base_commit: str
+    model: str | None = None
+
+
+class PhaseStarted(_Event):
+    """A pipeline stage began: preflight, baseline, triage, isolation, plan, agents, integrate, final, handoff."""
+
+    kind: Literal["phase_started"] = "phase_started"
+    phase: str
+    detail: str = ""
+
+
+class SuiteStarted(_Event):
+    kind: Literal["suite_started"] = "suite_started"
+    label: str  # "baseline", "verify model_defaults", ...
+    total: int | None = None
+
+
+class TestStarted(_Event):
+    __test__ = False
+    kind: Literal["test_started"] = "test_started"
+    label: str
+    nodeid: str
+
+
+class TestFinished(_Event):
+    __test__ = False
+    kind: Literal["test_finished"] = "test_finished"
+    label: str
+    nodeid: str
+    outcome: Outcome
+    duration_s: float = 0.0
+
+
+class SuiteFinished(_Event):
+    kind: Literal["suite_finished"] = "suite_finished"
+    label: str
+    counts: Counts
+
+
+class PlanReady(_Event):
+    kind: Literal["plan_ready"] = "plan_ready"
+    categories: list[Category]
+
+
+AgentState = Literal[
+    "queued", "proposing", "verifying", "accepted", "rejected", "no_patch", "error", "merged", "cancelled"
+]
+
+
+class AgentUpdate(_Event):
+    kind: Literal["agent_update"] = "agent_update"
+    category: str
+    agent: str
+    status: AgentState
+    attempt: int = 0
+    fixed: int = 0
+    target: int = 0
+    branch: str = ""
+    reason: str | None = None
+    diff: str | None = None
+    verify_output: str | None = None
+    usage: Usage | None = None
+
+
+class Log(_Event):
+    kind: Literal["log"] = "log"
+    level: Literal["info", "warning", "error"] = "info"
+    message: str
+
+
+class RunFinished(_Event):
+    kind: Literal["run_finished"] = "run_finished"
+    before: Counts
+    after: Counts
+    merged: list[str]  # branches merged into the integration branch
+    remaining: list[Category]
+    handoff: str
+    integration_branch: str | None = None
+
+
+Event = Annotated[
+    RunStarted | PhaseStarted | SuiteStarted | TestStarted | TestFinished | SuiteFinished
+    | PlanReady | AgentUpdate | Log | RunFinished,
+    Field(discriminator="kind"),
+]
+EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)
+
+Emit = Callable[[_Event], None]
+
+
+def ignore(_event: _Event) -> None:
+    """The emitter for callers that do not watch progress."""

@@ -1,0 +1,341 @@
+"""The shared vocabulary: every value that crosses a stage boundary is one of these models.
+
+Field names of the models that appear in `../shared/spec/contract.md` keep the contract's names.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed", "timeout"]
+Priority = Literal["critical", "high", "medium", "low"]
+Isolation = Literal["passes_alone", "fails_alone"]
+AgentStatus = Literal["accepted", "rejected", "no_patch", "error"]
+
+CATEGORY_IDS: tuple[str, ...] = (
+    "model_defaults",
+    "uuid_type",
+    "api_conflict",
+    "api_routing",
+    "validation_error",
+    "docker_lifecycle",
+    "async_event_loop",
+    "mock_not_called",
+    "db_schema",
+    "mapper_conflict",
+    "transaction_state",
+    "test_isolation",
+    "timeout",
+    "collection_error",
+    "unknown",
+)
+
+FAILING: frozenset[str] = frozenset({"failed", "error", "timeout"})
+
+
+class Model(BaseModel):
+    model_config = {"extra": "forbid"}
+
+
+# --- running the suite ---------------------------------------------------------------------
+
+
+class Frame(Model):
+    """One traceback entry; `path` is repo-relative when inside the repo, else absolute."""
+
+    path: str
+    line: int
+    func: str = ""
+
+
+class TestResult(Model):
+    """The final outcome of one test (all of its phases folded into one)."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    outcome: Outcome
+    duration_s: float = 0.0
+    when: str | None = None  # the phase that decided a failure: setup, call, teardown, collect
+    exc_type: str | None = None  # qualified, e.g. "sqlalchemy.exc.IntegrityError"
+    message: str | None = None  # the exception's message, trimmed
+    frames: list[Frame] = Field(default_factory=list)  # outermost first
+    longrepr: str | None = None  # pytest's report text, trimmed (for people and models)
+    leaks: list[str] = Field(default_factory=list)  # state this test changed and did not restore
+
+    @property
+    def failing(self) -> bool:
+        return self.outcome in FAILING
+
+
+class Counts(Model):
+    """The contract's `baseline`/`before`/`after` object."""
+
+    total: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    duration_s: float = 0.0
+
+    @property
+    def pass_rate(self) -> float:
+        return self.passed / self.total if self.total else 0.0
+
+
+class SuiteRun(Model):
+    """One whole-suite (or subset) run, results in execution order."""
+
+    command: list[str]
+    cwd: str
+    results: list[TestResult] = Field(default_factory=list)
+    collected: list[str] = Field(default_factory=list)  # in the order pytest meant to run them
+    duration_s: float = 0.0
+    restarts: int = 0  # times the suite was resumed after a hang or a crash
+    shuffle_seed: int | None = None
+
+    def counts(self) -> Counts:
+        c = Counts(total=len(self.results), duration_s=round(self.duration_s, 3))
+        for r in self.results:
+            if r.outcome in ("passed", "xpassed"):
+                c.passed += 1
+            elif r.outcome in ("failed", "timeout"):
+                c.failed += 1
+            elif r.outcome == "error":
+                c.errors += 1
+            else:
+                c.skipped += 1
+        return c
+
+    def by_id(self) -> dict[str, TestResult]:
+        return {r.nodeid: r for r in self.results}
+
+    def failing(self) -> list[TestResult]:
+        return [r for r in self.results if r.failing]
+
+
+class RunSpec(Model):
+    """How to run the target's suite: everything the runner needs, nothing it must guess."""
+
+    repo: str  # the directory pytest runs in
+    command: list[str]  # e.g. ["/repo/.venv/bin/python", "-m", "pytest"] or ["uv", "run", "pytest"]
+    ignores: list[str] = Field(default_factory=list)
+    deselect: list[str] = Field(default_factory=list)
+    timeout_s: float = 60.0  # per test
+    select: list[str] | None = None  # run exactly these node ids, in this order
+    shuffle_seed: int | None = None
+    extra_args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)  # added to the environment
+    pythonpath: list[str] = Field(default_factory=list)  # put first on sys.path (worktree shadowing)
+
+
+# --- triage ----------------------------------------------------------------------------------
+
+
+class Failure(Model):
+    """A failing test as the contract reports it, plus what later stages need."""
+
+    nodeid: str
+    outcome: Literal["failed", "error"]
+    category: str
+    signature: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    isolation: Isolation | None = None
+    polluter: str | None = None
+    duration_s: float = 0.0
+    # extensions
+    message_category: str | None = None  # what the message alone says, when isolation overrode it
+    exc_type: str | None = None
+    leak: str | None = None  # what the polluter left behind
+    longrepr: str | None = None
+
+
+class Category(Model):
+    id: str
+    title: str
+    count: int
+    tests: list[str]
+    affected_files: list[str]
+    root_cause: str
+    fix_strategy: str
+    agent: str | None
+    priority: Priority
+    # extensions
+    pattern: str = ""  # a real message from one of the failures
+    signatures: list[str] = Field(default_factory=list)
+
+
+class SlowTest(Model):
+    nodeid: str
+    duration_s: float
+
+
+class IsolationFinding(Model):
+    """What re-running told us about one failing (or order-dependent) test."""
+
+    victim: str
+    kind: Literal["polluter", "state_setter", "pair", "unresolved", "flaky"]
+    culprits: list[str] = Field(default_factory=list)  # one test, or the tests that only together break it
+    leak: str | None = None
+    runs: int = 0
+    note: str = ""
+
+
+class TriageReport(Model):
+    repo: str
+    test_command: str
+    baseline: Counts
+    failures: list[Failure]
+    categories: list[Category]
+    slow_tests: list[SlowTest]
+    # extensions
+    flaky: list[str] = Field(default_factory=list)
+    isolation: list[IsolationFinding] = Field(default_factory=list)
+    shuffle_seed: int | None = None
+
+    def contract_json(self) -> dict:
+        """Exactly the contract's object (extensions left out)."""
+        return {
+            "repo": self.repo,
+            "test_command": self.test_command,
+            "baseline": self.baseline.model_dump(),
+            "failures": [
+                f.model_dump(
+                    include={
+                        "nodeid", "outcome", "category", "signature", "message", "file",
+                        "line", "isolation", "polluter", "duration_s",
+                    }
+                )
+                for f in self.failures
+            ],
+            "categories": [
+                c.model_dump(
+                    include={
+                        "id", "title", "count", "tests", "affected_files", "root_cause",
+                        "fix_strategy", "agent", "priority",
+                    }
+                )
+                for c in self.categories
+            ],
+            "slow_tests": [s.model_dump() for s in self.slow_tests],
+        }
+
+
+# --- planning, agents, verification ------------------------------------------------------------
+
+
+class WorkOrder(Model):
+    """One category's work, handed to one specialist."""
+
+    category: str
+    title: str
+    tests: list[str]
+    affected_files: list[str]
+    root_cause: str
+    fix_strategy: str
+    priority: Priority
+    agent: str  # specialist name
+    target: int  # how many tests should pass after the fix
+    failures: list[Failure] = Field(default_factory=list)
+    findings: list[IsolationFinding] = Field(default_factory=list)
+    notes: str = ""  # from the last handoff
+
+
+class Proposal(Model):
+    """What a specialist returns: it edited files in the worktree (or declined)."""
+
+    explanation: str
+    declined: bool = False
+    usage: Usage | None = None
+
+
+class Usage(Model):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+    model: str | None = None
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            cost_usd=round(self.cost_usd + other.cost_usd, 6),
+            model=self.model or other.model,
+        )
+
+
+Proposal.model_rebuild()
+
+
+class Verdict(Model):
+    """The verifier's judgement of one patch."""
+
+    accepted: bool
+    fixed: list[str] = Field(default_factory=list)  # target tests that now pass
+    still_failing: list[str] = Field(default_factory=list)
+    regressions: list[str] = Field(default_factory=list)  # passed at baseline, fail now
+    violations: list[str] = Field(default_factory=list)  # anti-cheat rule: place
+    reason: str | None = None
+    output: str = ""  # trimmed pytest output and details, fed back to the agent
+
+
+class AgentResult(Model):
+    """The contract's `agents[]` entry, plus accounting."""
+
+    agent: str
+    category: str
+    branch: str
+    status: AgentStatus
+    fixed: list[str] = Field(default_factory=list)
+    regressions: list[str] = Field(default_factory=list)
+    files_changed: list[str] = Field(default_factory=list)
+    reason: str | None = None
+    # extensions
+    target: int = 0
+    attempts: int = 0
+    explanation: str = ""
+    commit: str | None = None
+    merged: bool = False
+    usage: Usage | None = None
+    diff: str = ""
+
+    def contract_json(self) -> dict:
+        return self.model_dump(
+            include={
+                "agent", "category", "branch", "status", "fixed", "regressions",
+                "files_changed", "reason",
+            }
+        )
+
+
+class RunReport(Model):
+    session: str
+    integration_branch: str | None
+    before: Counts
+    after: Counts
+    agents: list[AgentResult]
+    handoff: str
+    # extensions
+    repo: str = ""
+    base_commit: str = ""
+    usage: Usage | None = None
+    remaining: list[Category] = Field(default_factory=list)
+    left_for_model: list[str] = Field(default_factory=list)  # categories no offline agent could take
+
+    def contract_json(self) -> dict:
+        return {
+            "session": self.session,
+            "integration_branch": self.integration_branch,
+            "before": self.before.model_dump(),
+            "after": self.after.model_dump(),
+            "agents": [a.contract_json() for a in self.agents],
+            "handoff": self.handoff,
+        }

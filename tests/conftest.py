@@ -1,0 +1,65 @@
+"""Keep the developer's machine out of the tests, and build throwaway target repositories."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "test@example.com")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@example.com")
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ORCHESTRATOR_MODEL", "GIT_DIR",
+                 "GIT_WORK_TREE", "GIT_INDEX_FILE", "PYTEST_ADDOPTS", "PYTHONPATH"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def git(repo: Path, *args: str) -> str:
+    out = subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def write_files(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+
+
+MakeRepo = Callable[..., Path]
+
+
+@pytest.fixture
+def make_repo(tmp_path: Path) -> MakeRepo:
+    """Build a committed git repository from {relative path: source}; sources are dedented.
+
+    The repo runs its tests with this interpreter (`[tool.orchestrator] test-cmd`) unless
+    `pyproject` is given.
+    """
+    counter = iter(range(1000))
+
+    def make(files: dict[str, str], *, name: str | None = None, pyproject: str | None = None) -> Path:
+        repo = tmp_path / (name or f"repo{next(counter)}")
+        repo.mkdir()
+        if pyproject is None:
+            pyproject = f'[tool.orchestrator]\ntest-cmd = "{sys.executable} -m pytest"\n'
+        write_files(repo, {"pyproject.toml": pyproject, **files})
+        git(repo, "init", "-q", "-b", "main")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "initial")
+        return repo
+
+    return make
