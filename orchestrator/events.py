@@ -112,3 +112,32 @@ Emit = Callable[[_Event], None]
 
 def ignore(_event: _Event) -> None:
     """The emitter for callers that do not watch progress."""
+
+
+class Controls:
+    """The few commands that flow back from a viewer to the core: stop the run, cancel one agent.
+
+    The core polls these between steps; they are plain thread-safe flags, no domain logic.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._stop = threading.Event()
+        self._cancelled: set[str] = set()
+        self._lock = threading.Lock()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    def cancel(self, category: str) -> None:
+        with self._lock:
+            self._cancelled.add(category)
+
+    def is_cancelled(self, category: str) -> bool:
+        with self._lock:
+            return self.stop_requested or category in self._cancelled

@@ -185,6 +185,16 @@ class IsolationFinding(Model):
     note: str = ""
 
 
+class IsolationResult(Model):
+    """Everything re-running taught us: who passes alone, polluters, flaky tests, the cost."""
+
+    alone: dict[str, Isolation] = Field(default_factory=dict)  # failing nodeid -> verdict
+    findings: list[IsolationFinding] = Field(default_factory=list)
+    flaky: list[str] = Field(default_factory=list)
+    runs: int = 0  # pytest runs spent
+    duration_s: float = 0.0
+
+
 class TriageReport(Model):
     repo: str
     test_command: str
