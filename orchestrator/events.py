@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Annotated, Literal
@@ -121,8 +122,6 @@ class Controls:
     """
 
     def __init__(self) -> None:
-        import threading
-
         self._stop = threading.Event()
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
