@@ -129,6 +129,8 @@ class RunSpec(Model):
     extra_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)  # added to the environment
     pythonpath: list[str] = Field(default_factory=list)  # put first on sys.path (worktree shadowing)
+    record_leaks: bool = False  # ask the plugin for per-test leaked state (isolation evidence)
+    collect_only: bool = False
 
 
 # --- triage ----------------------------------------------------------------------------------

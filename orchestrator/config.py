@@ -1,0 +1,104 @@
+"""How to run the target's suite: its own configuration, its own interpreter, never ours by guess."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from orchestrator.errors import UsageError
+from orchestrator.models import RunSpec
+
+DEFAULT_TIMEOUT_S = 120.0
+
+
+class TargetConfig(BaseModel):
+    """`[tool.orchestrator]` in the target's pyproject.toml."""
+
+    test_cmd: str | None = Field(default=None, alias="test-cmd")
+    ignore: list[str] = Field(default_factory=list)
+    deselect: list[str] = Field(default_factory=list)
+    timeout: float | None = None
+    containers: list[str] = Field(default_factory=list)
+
+    model_config = {"populate_by_name": True, "extra": "ignore"}
+
+
+def load_config(repo: Path) -> TargetConfig:
+    path = repo / "pyproject.toml"
+    if not path.is_file():
+        return TargetConfig()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} is not valid TOML ({exc}): fix it or pass --test-cmd") from None
+    return TargetConfig.model_validate(data.get("tool", {}).get("orchestrator", {}))
+
+
+def resolve_command(repo: Path, test_cmd: str | None, config: TargetConfig) -> list[str]:
+    """--test-cmd, else [tool.orchestrator], else uv where a uv.lock is, else .venv, else ours."""
+    if test_cmd:
+        return shlex.split(test_cmd)
+    if config.test_cmd:
+        return shlex.split(config.test_cmd)
+    if (repo / "uv.lock").is_file() and shutil.which("uv"):
+        return ["uv", "run", "--no-sync", "pytest"]
+    for python in (repo / ".venv" / "bin" / "python", repo / ".venv" / "Scripts" / "python.exe"):
+        if python.is_file():
+            return [str(python), "-m", "pytest"]
+    return [sys.executable, "-m", "pytest"]
+
+
+def run_spec(
+    repo: Path,
+    *,
+    test_cmd: str | None = None,
+    ignores: list[str] | None = None,
+    deselect: list[str] | None = None,
+    timeout_s: float | None = None,
+    record_leaks: bool = False,
+) -> RunSpec:
+    """The RunSpec for the user's repository, options first, then its configuration."""
+    config = load_config(repo)
+    command = resolve_command(repo, test_cmd, config)
+    env = {}
+    if command[0] == "uv":
+        # Worktrees must use the user's environment, never a fresh one uv would install.
+        env["UV_PROJECT_ENVIRONMENT"] = str(repo / ".venv")
+    return RunSpec(
+        repo=str(repo),
+        command=command,
+        ignores=[*config.ignore, *(ignores or [])],
+        deselect=[*config.deselect, *(deselect or [])],
+        timeout_s=timeout_s or config.timeout or DEFAULT_TIMEOUT_S,
+        env=env,
+        record_leaks=record_leaks,
+    )
+
+
+def in_worktree(spec: RunSpec, worktree: Path) -> RunSpec:
+    """The same run, in a worktree: its code shadows an editable install of the user's checkout."""
+    paths = [str(worktree)] + ([str(worktree / "src")] if (worktree / "src").is_dir() else [])
+    return spec.model_copy(update={"repo": str(worktree), "pythonpath": paths})
+
+
+def command_line(spec: RunSpec) -> str:
+    """The suite command as a person would type it."""
+    parts = [*spec.command, *(f"--ignore={p}" for p in spec.ignores)]
+    parts += [f"--deselect={n}" for n in spec.deselect]
+    return shlex.join(parts)
+
+
+def environ_for(spec: RunSpec, plugin_dir: str) -> dict[str, str]:
+    env = dict(os.environ)
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "PYTEST_ADDOPTS"):
+        env.pop(name, None)
+    paths = [*spec.pythonpath, *filter(None, [env.get("PYTHONPATH")]), plugin_dir]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.update(spec.env)
+    return env

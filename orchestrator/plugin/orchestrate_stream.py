@@ -1,0 +1,308 @@
+"""pytest plugin loaded by orchestrate with `-p orchestrate_stream` (stdlib only: the target installs nothing).
+
+It writes one JSON line per event to the file named by ORCHESTRATE_STREAM, flushed at once, so the
+orchestrator sees every result while the suite runs and keeps them if the process hangs or dies.
+
+Other switches, all environment variables:
+  ORCHESTRATE_SELECT   a file of node ids: run exactly these, in this order
+  ORCHESTRATE_SHUFFLE  a seed: run the suite in a seeded random order
+  ORCHESTRATE_LEAKS    "1": record the state each test changed and did not restore
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+import sysconfig
+
+import pytest
+
+_MAX_TEXT = 4000
+_stream = None
+_reports: dict[str, dict] = {}
+_excinfo: dict[str, tuple] = {}
+_leak_tracker = None
+
+
+def _write(event: dict) -> None:
+    if _stream is not None:
+        _stream.write(json.dumps(event, default=str) + "\n")
+        _stream.flush()
+
+
+def _trim(text: str | None, limit: int = _MAX_TEXT) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    half = limit // 2
+    return text[:half] + "\n[...]\n" + text[-half:]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _stream, _leak_tracker
+    path = os.environ.get("ORCHESTRATE_STREAM")
+    if path:
+        _stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the session
+    if os.environ.get("ORCHESTRATE_LEAKS") == "1":
+        _leak_tracker = _LeakTracker(str(config.rootpath))
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list
+) -> None:
+    select = os.environ.get("ORCHESTRATE_SELECT")
+    if select:
+        with open(select, encoding="utf-8") as f:
+            wanted = [line.rstrip("\n") for line in f if line.strip()]
+        by_id = {item.nodeid: item for item in items}
+        chosen = [by_id[n] for n in wanted if n in by_id]
+        keep = {id(item) for item in chosen}
+        dropped = [item for item in items if id(item) not in keep]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = chosen
+        missing = [n for n in wanted if n not in by_id]
+        if missing:
+            _write({"e": "missing", "ids": missing})
+    seed = os.environ.get("ORCHESTRATE_SHUFFLE")
+    if seed and not select:
+        random.Random(int(seed)).shuffle(items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _write({"e": "collected", "ids": [item.nodeid for item in session.items]})
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if report.failed:
+        _write(
+            {
+                "e": "result",
+                "id": report.nodeid or "<collection>",
+                "outcome": "error",
+                "when": "collect",
+                "duration": 0.0,
+                "exc_type": None,
+                "message": _first_line(report.longreprtext),
+                "frames": [],
+                "longrepr": _trim(report.longreprtext),
+            }
+        )
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple) -> None:
+    _write({"e": "start", "id": nodeid})
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.excinfo is not None and item.nodeid not in _excinfo:
+        _excinfo[item.nodeid] = (call.excinfo, str(item.config.rootpath))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    state = _reports.setdefault(report.nodeid, {"outcome": "passed", "when": None, "duration": 0.0})
+    state["duration"] += getattr(report, "duration", 0.0) or 0.0
+    outcome = _phase_outcome(report)
+    if outcome is None:
+        return
+    if state["when"] is None or outcome == "error" and state["outcome"] == "passed":
+        state.update(outcome=outcome, when=report.when, longrepr=_trim(report.longreprtext))
+
+
+def _phase_outcome(report: pytest.TestReport) -> str | None:
+    """The outcome this phase decides, or None when it leaves the test passed."""
+    xfail = hasattr(report, "wasxfail")
+    if report.when == "call":
+        if report.passed:
+            return "xpassed" if xfail else None
+        if report.skipped:
+            return "xfailed" if xfail else "skipped"
+        return "failed"
+    if report.skipped:
+        return "xfailed" if xfail else "skipped"
+    return "error" if report.failed else None
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple) -> None:
+    state = _reports.pop(nodeid, {"outcome": "passed", "when": None, "duration": 0.0})
+    event = {
+        "e": "result",
+        "id": nodeid,
+        "outcome": state["outcome"],
+        "when": state["when"],
+        "duration": round(state["duration"], 6),
+    }
+    if state["outcome"] in ("failed", "error"):
+        event.update(_describe(nodeid), longrepr=state.get("longrepr"))
+    _write(event)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem):
+    if _leak_tracker is None:
+        yield
+        return
+    before = _leak_tracker.snapshot()
+    yield
+    leaks = _leak_tracker.changes(before)
+    if leaks:
+        _write({"e": "leaks", "id": item.nodeid, "leaks": leaks})
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _write({"e": "finish", "exitstatus": int(exitstatus)})
+
+
+def _describe(nodeid: str) -> dict:
+    info = _excinfo.pop(nodeid, None)
+    if info is None:
+        return {"exc_type": None, "message": None, "frames": []}
+    excinfo, root = info
+    exc_type = excinfo.type
+    name = exc_type.__qualname__
+    module = getattr(exc_type, "__module__", "builtins")
+    if module not in ("builtins", "__builtin__"):
+        name = f"{module}.{name}"
+    try:
+        message = str(excinfo.value)
+    except Exception as exc:  # a broken __str__ must not lose the result
+        message = f"<unprintable {type(exc).__name__}>"
+    return {"exc_type": name, "message": _trim(message, 2000), "frames": _frames(excinfo, root)}
+
+
+_SKIP_DIRS = ("_pytest", "pluggy", os.sep + "unittest" + os.sep)
+_LIB_DIRS = tuple({sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"]})
+
+
+def _frames(excinfo, root: str) -> list[dict]:
+    frames = []
+    for entry in excinfo.traceback:
+        path = str(entry.path)
+        if any(part in path for part in _SKIP_DIRS):
+            continue
+        frames.append({"path": _relative(path, root), "line": entry.lineno + 1, "func": entry.name})
+    return frames[-30:]
+
+
+def _relative(path: str, root: str) -> str:
+    """Repo-relative for the repo's own files; absolute for libraries, wherever they live."""
+    if path.startswith(_LIB_DIRS) or "site-packages" in path or not path.startswith(root + os.sep):
+        return path
+    return os.path.relpath(path, root)
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("E ")]
+    return (errors[0][1:].strip() if errors else lines[-1] if lines else "")[:500]
+
+
+class _LeakTracker:
+    """Snapshots the process state a test can leak: env vars, cwd, repo modules' attributes, files."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._modules: list = []
+        self._module_count = -1
+
+    def _repo_modules(self) -> list:
+        if len(sys.modules) != self._module_count:
+            self._module_count = len(sys.modules)
+            self._modules = [
+                (name, mod)
+                for name, mod in list(sys.modules.items())
+                if _is_repo_file(getattr(mod, "__file__", None), self.root)
+            ]
+        return self._modules
+
+    def snapshot(self) -> dict:
+        attrs = {}
+        for name, mod in self._repo_modules():
+            try:
+                attrs[name] = dict(vars(mod))
+            except TypeError:
+                continue
+        return {
+            "env": dict(os.environ),
+            "cwd": os.getcwd(),
+            "modules": set(sys.modules),
+            "attrs": attrs,
+            "files": set(os.listdir(self.root)),
+        }
+
+    def changes(self, before: dict) -> list[str]:
+        after = self.snapshot()
+        leaks = _env_changes(before["env"], after["env"])
+        if after["cwd"] != before["cwd"]:
+            leaks.append(f"cwd changed from {before['cwd']} to {after['cwd']} and not restored")
+        for name, old in before["attrs"].items():
+            new = after["attrs"].get(name)
+            if new is not None:
+                leaks.extend(_attr_changes(name, old, new))
+        created = sorted(after["files"] - before["files"])
+        if created:
+            leaks.append("files left in the repo root: " + ", ".join(created[:5]))
+        imported = sorted(
+            n
+            for n in after["modules"] - before["modules"]
+            if _is_repo_file(getattr(sys.modules.get(n), "__file__", None), self.root)
+        )
+        if imported:
+            leaks.append("modules newly imported: " + ", ".join(imported[:5]))
+        return leaks
+
+
+def _is_repo_file(path: str | None, root: str) -> bool:
+    return (
+        bool(path)
+        and path.startswith(root + os.sep)
+        and "site-packages" not in path
+        and (os.sep + "." not in path[len(root) :])
+    )
+
+
+def _env_changes(old: dict, new: dict) -> list[str]:
+    leaks = []
+    for key in sorted(new.keys() - old.keys()):
+        if not key.startswith("PYTEST_"):
+            leaks.append(f"{key}={new[key]!r} left in os.environ")
+    for key in sorted(old.keys() - new.keys()):
+        leaks.append(f"{key} removed from os.environ (was {old[key]!r})")
+    for key in sorted(old.keys() & new.keys()):
+        if old[key] != new[key] and not key.startswith("PYTEST_"):
+            leaks.append(f"{key} changed in os.environ from {old[key]!r} to {new[key]!r}")
+    return leaks
+
+
+def _short(value: object) -> str:
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _attr_changes(module: str, old: dict, new: dict) -> list[str]:
+    leaks = []
+    for attr, value in new.items():
+        if attr.startswith("__"):
+            continue
+        if attr not in old:
+            if not _is_definition(value):
+                leaks.append(f"{module}.{attr} added (= {_short(value)})")
+        elif old[attr] is not value:
+            leaks.append(f"{module}.{attr} rebound (was {_short(old[attr])}, now {_short(value)})")
+    return leaks
+
+
+def _is_definition(value: object) -> bool:
+    return (
+        isinstance(value, type)
+        or callable(value)
+        and hasattr(value, "__code__")
+        or (type(value).__name__ == "module")
+    )

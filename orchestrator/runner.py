@@ -1,0 +1,328 @@
+"""Run the target's pytest suite and stream per-test results; survive hangs and crashes.
+
+pytest runs in its own process group with our stream plugin loaded (`-p orchestrate_stream`).
+We tail the plugin's JSON lines: when a test runs past its timeout we kill the whole group,
+record that test as `timeout` and start pytest again on the tests that had not run yet. A crash
+(segfault, `os._exit`) is recorded the same way as an `error`. No run ever needs a person.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.config import environ_for
+from orchestrator.errors import TargetError
+from orchestrator.events import Emit, SuiteFinished, SuiteStarted, TestFinished, TestStarted, ignore
+from orchestrator.models import Frame, RunSpec, SuiteRun, TestResult
+
+PLUGIN_DIR = str(Path(__file__).resolve().parent / "plugin")
+COLLECT_TIMEOUT_S = 600.0  # importing a big suite can be slow; a hang at import is still bounded
+EXIT_GRACE_S = 30.0  # after the last result, how long session teardown may take
+POLL_S = 0.02
+
+# pytest exit codes
+NO_TESTS_COLLECTED = 5
+USAGE_ERROR = 4
+
+
+def run_suite(spec: RunSpec, emit: Emit = ignore, label: str = "suite") -> SuiteRun:
+    """Run the suite (or `spec.select`, in that order) and return every test's result."""
+    started = time.monotonic()
+    run = SuiteRun(command=_argv(spec, None), cwd=spec.repo, shuffle_seed=spec.shuffle_seed)
+    remaining = spec.select
+    with tempfile.TemporaryDirectory(prefix="orchestrate-run-") as tmp:
+        attempt = 0
+        while True:
+            chunk = _Chunk(Path(tmp), attempt)
+            _run_chunk(spec, remaining, chunk, emit, label, first=attempt == 0)
+            if attempt == 0:
+                run.collected = chunk.collected or []
+                _check_start(spec, chunk, remaining)
+            run.results.extend(chunk.results)
+            if chunk.finished:
+                break
+            done = {r.nodeid for r in run.results}
+            remaining = [n for n in (remaining or run.collected) if n not in done]
+            if not remaining:
+                break
+            attempt += 1
+            run.restarts = attempt
+    run.duration_s = round(time.monotonic() - started, 3)
+    if not spec.collect_only:
+        emit(SuiteFinished(label=label, counts=run.counts()))
+    return run
+
+
+def collect(spec: RunSpec) -> list[str]:
+    """The node ids the suite would run, in order (nothing is executed)."""
+    return run_suite(spec.model_copy(update={"collect_only": True})).collected
+
+
+@dataclass
+class _Chunk:
+    """One pytest process: what it collected, reported, and how it ended."""
+
+    tmp: Path
+    attempt: int
+    collected: list[str] | None = None
+    results: list[TestResult] = field(default_factory=list)
+    leaks: dict[str, list[str]] = field(default_factory=dict)
+    finished: bool = False
+    exit_code: int | None = None
+    output_tail: str = ""
+
+    @property
+    def stream(self) -> Path:
+        return self.tmp / f"stream-{self.attempt}.jsonl"
+
+    @property
+    def select_file(self) -> Path:
+        return self.tmp / f"select-{self.attempt}.txt"
+
+    @property
+    def output(self) -> Path:
+        return self.tmp / f"output-{self.attempt}.txt"
+
+
+def _argv(spec: RunSpec, select: list[str] | None) -> list[str]:
+    args = [
+        *spec.command,
+        "-p",
+        "orchestrate_stream",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+    ]
+    args += ["-q", "--continue-on-collection-errors", "-o", "console_output_style=classic"]
+    args += [f"--ignore={p}" for p in spec.ignores]
+    args += [f"--deselect={n}" for n in spec.deselect]
+    if spec.collect_only:
+        args.append("--collect-only")
+    if select is not None:
+        # Naming the files keeps collection to them; the plugin then runs exactly `select`.
+        args += list(dict.fromkeys(n.split("::")[0] for n in select))
+    return [*args, *spec.extra_args]
+
+
+def _run_chunk(
+    spec: RunSpec, select: list[str] | None, chunk: _Chunk, emit: Emit, label: str, first: bool
+) -> None:
+    env = environ_for(spec, PLUGIN_DIR)
+    env["ORCHESTRATE_STREAM"] = str(chunk.stream)
+    if select is not None:
+        chunk.select_file.write_text("\n".join(select) + "\n", encoding="utf-8")
+        env["ORCHESTRATE_SELECT"] = str(chunk.select_file)
+    if spec.shuffle_seed is not None:
+        env["ORCHESTRATE_SHUFFLE"] = str(spec.shuffle_seed)
+    if spec.record_leaks:
+        env["ORCHESTRATE_LEAKS"] = "1"
+    chunk.stream.touch()
+    with open(chunk.output, "wb") as out:
+        try:
+            proc = subprocess.Popen(
+                _argv(spec, select),
+                cwd=spec.repo,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except FileNotFoundError:
+            raise TargetError(
+                f"test command not found: {spec.command[0]!r}: install it or pass --test-cmd"
+            ) from None
+        try:
+            _watch(proc, spec, chunk, emit, label, first)
+        finally:
+            _kill_group(proc)
+    chunk.output_tail = _tail(chunk.output)
+
+
+def _watch(
+    proc: subprocess.Popen, spec: RunSpec, chunk: _Chunk, emit: Emit, label: str, first: bool
+) -> None:
+    """Follow the stream until pytest exits; kill it when a test (or collection) hangs."""
+    running: str | None = None
+    since = time.monotonic()
+    last_result = None
+    with open(chunk.stream, encoding="utf-8") as stream:
+        while True:
+            exited = proc.poll() is not None
+            for line in _complete_lines(stream):
+                event = json.loads(line)
+                kind = event["e"]
+                if kind == "collected":
+                    chunk.collected = event["ids"]
+                    if first and not spec.collect_only:
+                        emit(SuiteStarted(label=label, total=len(event["ids"])))
+                elif kind == "start":
+                    running, since = event["id"], time.monotonic()
+                    emit(TestStarted(label=label, nodeid=running))
+                elif kind == "result":
+                    result = _result(event)
+                    chunk.results.append(result)
+                    running, last_result = None, time.monotonic()
+                    emit(
+                        TestFinished(
+                            label=label,
+                            nodeid=result.nodeid,
+                            outcome=result.outcome,
+                            duration_s=result.duration_s,
+                        )
+                    )
+                elif kind == "leaks":
+                    _attach_leaks(chunk, event)
+                elif kind == "finish":
+                    chunk.finished = True
+            if exited:
+                chunk.exit_code = proc.returncode
+                break
+            now = time.monotonic()
+            if running is not None and now - since > spec.timeout_s:
+                _kill_group(proc)
+                chunk.results.append(
+                    _stopped(
+                        running,
+                        "timeout",
+                        f"test ran past the {spec.timeout_s:g} s timeout and was stopped",
+                    )
+                )
+                emit(
+                    TestFinished(
+                        label=label, nodeid=running, outcome="timeout", duration_s=spec.timeout_s
+                    )
+                )
+                return
+            if chunk.collected is None and now - since > max(COLLECT_TIMEOUT_S, spec.timeout_s):
+                _kill_group(proc)
+                raise TargetError(
+                    f"collection hung for {COLLECT_TIMEOUT_S:g} s in {spec.repo}: run the command by hand to see where it blocks"
+                )
+            if (
+                running is None
+                and last_result
+                and now - last_result > EXIT_GRACE_S
+                and _all_done(chunk)
+            ):
+                _kill_group(proc)  # session teardown hangs; every result is in
+                chunk.finished = True
+                return
+            time.sleep(POLL_S)
+    if not chunk.finished and running is not None:
+        chunk.results.append(
+            _stopped(
+                running,
+                "error",
+                f"pytest crashed (exit code {proc.returncode}) while this test ran",
+            )
+        )
+        emit(TestFinished(label=label, nodeid=running, outcome="error"))
+
+
+def _complete_lines(stream) -> list[str]:
+    """New whole lines of the stream; a half-written last line waits for the next poll."""
+    lines = []
+    while True:
+        pos = stream.tell()
+        line = stream.readline()
+        if not line:
+            break
+        if not line.endswith("\n"):
+            stream.seek(pos)
+            break
+        lines.append(line)
+    return lines
+
+
+def _all_done(chunk: _Chunk) -> bool:
+    return chunk.collected is not None and len(chunk.results) >= len(chunk.collected)
+
+
+def _result(event: dict) -> TestResult:
+    return TestResult(
+        nodeid=event["id"],
+        outcome=event["outcome"],
+        duration_s=event.get("duration") or 0.0,
+        when=event.get("when"),
+        exc_type=event.get("exc_type"),
+        message=event.get("message"),
+        frames=[Frame(**f) for f in event.get("frames") or []],
+        longrepr=event.get("longrepr"),
+    )
+
+
+def _attach_leaks(chunk: _Chunk, event: dict) -> None:
+    for result in reversed(chunk.results):
+        if result.nodeid == event["id"]:
+            result.leaks = event["leaks"]
+            return
+
+
+def _stopped(nodeid: str, outcome: str, message: str) -> TestResult:
+    return TestResult(
+        nodeid=nodeid,
+        outcome=outcome,
+        when="call",
+        message=message,
+        exc_type="orchestrate.Timeout" if outcome == "timeout" else "orchestrate.Crash",
+    )
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill pytest and everything it started (servers, subprocesses)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        proc.wait()
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _check_start(spec: RunSpec, chunk: _Chunk, select: list[str] | None) -> None:
+    """Turn a pytest that could not start, or found nothing, into a one-line error."""
+    if chunk.collected is not None:
+        if not chunk.collected and select is None and not chunk.results and not spec.collect_only:
+            raise TargetError(
+                f"no tests collected in {spec.repo} with `{' '.join(spec.command)}`: check the path, --ignore options and pytest's testpaths"
+            )
+        return
+    tail = chunk.output_tail
+    if "No module named pytest" in tail:
+        raise TargetError(
+            f"pytest is not importable by {spec.command[0]}: install it in that environment (e.g. `{spec.command[0]} -m pip install pytest`) or pass --test-cmd"
+        )
+    if chunk.exit_code == USAGE_ERROR:
+        raise TargetError(
+            f"pytest rejected the arguments: {_last_line(tail)}: fix --test-cmd/--ignore"
+        )
+    if chunk.exit_code == NO_TESTS_COLLECTED and select is None:
+        raise TargetError(
+            f"no tests collected in {spec.repo}: check the path, --ignore options and pytest's testpaths"
+        )
+    if not chunk.results:
+        raise TargetError(
+            f"the test command `{' '.join(spec.command)}` failed before running any test (exit code {chunk.exit_code}): {_last_line(tail)}"
+        )
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no output"
