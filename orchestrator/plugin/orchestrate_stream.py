@@ -83,7 +83,7 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
                 "outcome": "error",
                 "when": "collect",
                 "duration": 0.0,
-                "exc_type": None,
+                "exc_type": _exc_name(report.longreprtext),
                 "message": _first_line(report.longreprtext),
                 "frames": [],
                 "longrepr": _trim(report.longreprtext),
@@ -193,6 +193,15 @@ def _relative(path: str, root: str) -> str:
     if path.startswith(_LIB_DIRS) or "site-packages" in path or not path.startswith(root + os.sep):
         return path
     return os.path.relpath(path, root)
+
+
+def _exc_name(text: str) -> str | None:
+    """The exception type pytest printed for a collection error (`E   ImportError: ...`)."""
+    for line in text.splitlines():
+        head = line[1:].strip().split(":", 1)[0] if line.startswith("E ") else ""
+        if head and head.replace(".", "").replace("_", "").isalnum() and head[0].isalpha():
+            return head
+    return None
 
 
 def _first_line(text: str) -> str:
