@@ -251,3 +251,16 @@ def imported_names(module: cst.Module) -> dict[str, str]:
                     local = full_name(alias.asname.name) if alias.asname else full_name(alias.name)
                     names[local] = f"{base}.{full_name(alias.name)}"
     return names
+
+
+class _Replacer(cst.CSTTransformer):
+    def __init__(self, mapping: dict[cst.CSTNode, cst.CSTNode]) -> None:
+        self.mapping = mapping
+
+    def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode) -> cst.CSTNode:
+        return self.mapping.get(original, updated)
+
+
+def replace_nodes(module: cst.Module, mapping: dict[cst.CSTNode, cst.CSTNode]) -> cst.Module:
+    """Swap several original nodes for new ones in one pass (deep_replace loses node identity)."""
+    return module.visit(_Replacer(mapping))

@@ -8,19 +8,31 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import libcst as cst
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor
 from libcst.helpers import get_full_name_for_node
 
 from orchestrator.models import Proposal, WorkOrder
 
 SKIP_DIRS = frozenset(
-    {".git", ".venv", "venv", "env", "node_modules", "__pycache__", "site-packages", ".tox",
-     "build", "dist", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+    {
+        ".git",
+        ".venv",
+        "venv",
+        "env",
+        "node_modules",
+        "__pycache__",
+        "site-packages",
+        ".tox",
+        "build",
+        "dist",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+    }
 )
 
 
@@ -172,10 +184,42 @@ def string_value(node: cst.CSTNode) -> str | None:
 
 
 def with_import(module: cst.Module, name: str) -> cst.Module:
-    """The module with `import name` added (placed among its imports) unless already there."""
-    context = CodemodContext()
-    AddImportsVisitor.add_needed_import(context, name)
-    return AddImportsVisitor(context).transform_module(module)
+    """The module with `import name` (a stdlib module) added where isort would put it."""
+    body = list(module.body)
+    imports = [(i, _imported(stmt)) for i, stmt in enumerate(body[: import_position(body)])]
+    imports = [(i, kind, top) for i, found in imports if found for kind, top in [found]]
+    if any(kind == "import" and top == name for _, kind, top in imports):
+        return module
+    stdlib = [i for i, _, top in imports if top in sys.stdlib_module_names and top != "__future__"]
+    earlier = [i for i, kind, top in imports if i in stdlib and kind == "import" and top < name]
+    others = [i for i, _, top in imports if top != "__future__"]
+    line = cst.parse_statement(f"import {name}\n")
+    blank = [cst.EmptyLine(indent=False)]
+    if earlier:  # after the stdlib `import x` lines that sort before it
+        body.insert(earlier[-1] + 1, line)
+    elif stdlib or others:  # first of its section; its own section when no stdlib import exists
+        index = (stdlib or others)[0]
+        line = line.with_changes(leading_lines=body[index].leading_lines)
+        body[index] = body[index].with_changes(leading_lines=[] if stdlib else blank)
+        body.insert(index, line)
+    else:  # no imports: after the docstring and `from __future__` lines
+        index = import_position(body)
+        body.insert(index, line.with_changes(leading_lines=blank if index else []))
+        if index + 1 < len(body) and not body[index + 1].leading_lines:
+            body[index + 1] = body[index + 1].with_changes(leading_lines=blank)
+    return module.with_changes(body=body)
+
+
+def _imported(stmt: cst.CSTNode) -> tuple[str, str] | None:
+    """("import" | "from", top-level package) of a one-import line, else None."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    small = stmt.body[0]
+    if isinstance(small, cst.Import):
+        return "import", dotted(small.names[0].name).split(".")[0]
+    if isinstance(small, cst.ImportFrom) and small.module is not None and not small.relative:
+        return "from", dotted(small.module).split(".")[0]
+    return None
 
 
 def quote_like(original: cst.SimpleString, value: str) -> str:

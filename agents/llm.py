@@ -22,7 +22,9 @@ from orchestrator.models import Failure, Proposal, Usage, WorkOrder
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 GUESS_MODEL = "claude-haiku-5-5"
-MISSING_KEY = "ANTHROPIC_API_KEY is not set: export it to let the model take categories no codemod fixes"
+MISSING_KEY = (
+    "ANTHROPIC_API_KEY is not set: export it to let the model take categories no codemod fixes"
+)
 CACHE = {"type": "ephemeral"}
 
 # USD per million tokens: input, output, cache write (5 minutes), cache read. Longest prefix wins;
@@ -57,6 +59,7 @@ RUN_TESTS = {
     "output. Use it to check a fix before you finish.",
     "input_schema": {"type": "object", "properties": {}, "required": []},
 }
+EMPTY = {"type": "text", "text": "(no reply)"}
 NUDGE = "Use the tools to investigate and fix the failures, then call finish(explanation)."
 
 
@@ -84,18 +87,24 @@ def usage_of(model: str, usage: Any) -> Usage:
     )
 
 
-def scrub(text: str, secret: str | None) -> str:
-    return text.replace(secret, "[redacted]") if secret else text
-
-
 def one_line(text: str, limit: int = 200) -> str:
     return " ".join(str(text).split())[:limit]
+
+
+def api_reason(exc: Any) -> str:
+    """The API's own error message, without the SDK's "Error code: ..." wrapping."""
+    error = exc.body.get("error", exc.body) if isinstance(exc.body, dict) else None
+    return (
+        str(error["message"]) if isinstance(error, dict) and error.get("message") else exc.message
+    )
 
 
 class Model:
     """One Messages API client: its failures become `ModelError`s that never carry the key."""
 
-    def __init__(self, model: str, *, api_key: str | None = None, client: Any = None, max_tokens: int = 8192):
+    def __init__(
+        self, model: str, *, api_key: str | None = None, client: Any = None, max_tokens: int = 8192
+    ):
         if client is None:
             api_key = api_key or os.environ.get("ANTHROPIC_API_KEY")
             if not api_key:
@@ -108,26 +117,36 @@ class Model:
         self.max_tokens = max_tokens
         self.secret = api_key or getattr(client, "api_key", None)
 
-    def query(self, system: list[dict], messages: list[dict], tools: list[dict] | None = None) -> tuple[Any, Usage]:
+    def query(
+        self, system: list[dict], messages: list[dict], tools: list[dict] | None = None
+    ) -> tuple[Any, Usage]:
         """One call (the SDK retries 429, 529 and dropped connections); the reply and its usage."""
         import anthropic
 
         extra = {"tools": tools} if tools else {}
         try:
             reply = self.client.messages.create(
-                model=self.name, max_tokens=self.max_tokens, system=system, messages=messages, **extra
+                model=self.name,
+                max_tokens=self.max_tokens,
+                system=system,
+                messages=messages,
+                **extra,
             )
         except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:
             raise ModelError(
                 f"the Anthropic API refused the key ({exc.status_code}): check ANTHROPIC_API_KEY"
             ) from None
         except anthropic.APIStatusError as exc:
-            reason = scrub(one_line(exc.message), self.secret)
+            reason = one_line(self.scrub(api_reason(exc)))
             raise ModelError(f"the Anthropic API failed ({exc.status_code}): {reason}") from None
         except anthropic.APIConnectionError as exc:
-            reason = scrub(one_line(f"{exc.message} {exc.__cause__ or ''}"), self.secret)
+            reason = one_line(self.scrub(f"{exc.message} {exc.__cause__ or ''}"))
             raise ModelError(f"could not reach the Anthropic API: {reason}") from None
         return reply, usage_of(self.name, reply.usage)
+
+    def scrub(self, text: str) -> str:
+        """`text` without the API key, whatever put it there."""
+        return text.replace(self.secret, "[redacted]") if self.secret else text
 
 
 class Finished(Exception):
@@ -176,59 +195,60 @@ class LLMSpecialist:
     def propose(self, order: WorkOrder, worktree: Path, feedback: list[str]) -> Proposal:
         model = Model(self.model, api_key=self.api_key, client=self.client)
         env = Worktree(worktree)
-        system = [{"type": "text", "text": self.system_prompt(order, feedback), "cache_control": CACHE}]
-        tools = self.tools()
+        text = model.scrub(self.system_prompt(order, feedback))
+        system = [{"type": "text", "text": text, "cache_control": CACHE}]
         messages: list[dict] = [{"role": "user", "content": NUDGE}]
-        usage = Usage(model=model.name)
-        started = time.monotonic()
+        usage, started = Usage(model=model.name), time.monotonic()
         try:
-            for turn in range(1, self.max_turns + 1):
+            for _ in range(self.max_turns):
                 self.check_limits(usage, started)
-                reply, spent = model.query(system, messages, tools)
+                reply, spent = model.query(system, messages, self.tools())
                 usage += spent
-                content = [block.to_dict() for block in reply.content]
-                messages.append({"role": "assistant", "content": content or [{"type": "text", "text": "..."}]})
-                messages.append({"role": "user", "content": self.act(env, reply.content, turn, model.secret)})
+                content = [block.to_dict() for block in reply.content] or [EMPTY]
+                messages.append({"role": "assistant", "content": content})
+                messages.append({"role": "user", "content": self.act(env, model, reply.content)})
             raise LimitReached(f"the turn limit ({self.max_turns} turns)")
         except Finished as done:
-            explanation = scrub(done.explanation, model.secret)
+            explanation = model.scrub(done.explanation)
             self.emit(f"{self.name}: finished: {one_line(explanation)}")
             return Proposal(explanation=explanation, declined=done.declined, usage=usage)
         except LimitReached as stop:
-            edited = f"; edits left for the verifier: {', '.join(sorted(env.changed))}" if env.changed else ""
             self.emit(f"{self.name}: stopped by {stop}")
-            return Proposal(explanation=f"stopped by {stop} before finishing{edited}", declined=True, usage=usage)
+            edits = ", ".join(sorted(env.changed)) or "none"
+            explanation = (
+                f"stopped by {stop} before finishing; edits left for the verifier: {edits}"
+            )
+            return Proposal(explanation=explanation, declined=True, usage=usage)
 
     def check_limits(self, usage: Usage, started: float) -> None:
-        tokens = usage.input_tokens + usage.output_tokens + usage.cache_read_tokens + usage.cache_write_tokens
+        tokens = usage.input_tokens + usage.output_tokens
+        tokens += usage.cache_read_tokens + usage.cache_write_tokens
         if tokens >= self.max_tokens_total:
             raise LimitReached(f"the token limit ({tokens} of {self.max_tokens_total} tokens)")
         if usage.cost_usd >= self.budget_usd:
-            raise LimitReached(f"the budget limit (${usage.cost_usd:.4f} of ${self.budget_usd:.2f})")
+            spent = f"${usage.cost_usd:.4f} of ${self.budget_usd:.2f}"
+            raise LimitReached(f"the budget limit ({spent})")
         if time.monotonic() - started >= self.wall_time_s:
             raise LimitReached(f"the wall-time limit ({self.wall_time_s:.0f} s)")
 
-    def act(self, env: Worktree, blocks: list[Any], turn: int, secret: str | None) -> list[dict] | str:
+    def act(self, env: Worktree, model: Model, blocks: list[Any]) -> list[dict] | str:
         """Run the reply's tool calls; their results (errors marked) are the next user message."""
         results, finish = [], None
-        for block in blocks:
-            if block.type != "tool_use":
-                continue
+        for block in (b for b in blocks if b.type == "tool_use"):
             args = block.input if isinstance(block.input, dict) else {}
-            self.emit(scrub(f"{self.name} turn {turn}: {block.name} {one_line(json.dumps(args), 120)}", secret))
-            error = False
+            self.emit(f"{self.name}: {block.name} {one_line(model.scrub(json.dumps(args)), 120)}")
+            result = {"type": "tool_result", "tool_use_id": block.id}
             try:
                 if block.name == "finish":
-                    finish = Finished(str(args.get("explanation", "")), bool(args.get("declined", False)))
+                    finish = Finished(str(args.get("explanation", "")), bool(args.get("declined")))
                     output = "finishing"
                 elif block.name == "run_tests" and self.run_tests is not None:
                     output = self.run_tests()[-20_000:]
                 else:
                     output = env.call(block.name, args)
             except ToolError as exc:
-                output, error = str(exc), True
-            result = {"type": "tool_result", "tool_use_id": block.id, "content": scrub(output, secret)}
-            results.append({**result, "is_error": True} if error else result)
+                output, result["is_error"] = str(exc), True
+            results.append({**result, "content": model.scrub(output)})
         if finish is not None:
             raise finish
         return results or NUDGE
@@ -255,9 +275,14 @@ def render_order(order: WorkOrder, feedback: list[str], max_failures: int = 20) 
         out.append("\n## Failures")
     for failure in order.failures[:max_failures]:
         where = f" at {failure.file}:{failure.line}" if failure.file else ""
-        out.append(f"\n### {failure.nodeid}\n{failure.outcome}{where}: {failure.exc_type or ''} {failure.message}")
+        out.append(
+            f"\n### {failure.nodeid}\n{failure.outcome}{where}: {failure.exc_type or ''} {failure.message}"
+        )
         if failure.polluter:
-            out.append(f"Fails only after {failure.polluter}" + (f", which leaks {failure.leak}" if failure.leak else ""))
+            out.append(
+                f"Fails only after {failure.polluter}"
+                + (f", which leaks {failure.leak}" if failure.leak else "")
+            )
         if failure.longrepr:
             out.append(f"```\n{failure.longrepr[-3000:]}\n```")
     if len(order.failures) > max_failures:
@@ -280,19 +305,26 @@ def render_order(order: WorkOrder, feedback: list[str], max_failures: int = 20) 
 
 
 def guess_category(
-    failures: list[Failure], client: Any = None, model: str | None = None, api_key: str | None = None
+    failures: list[Failure],
+    client: Any = None,
+    model: str | None = None,
+    api_key: str | None = None,
 ) -> dict[str, str]:
     """One cheap call naming what an `unknown` group has in common; the caller marks it a guess."""
     llm = Model(model or GUESS_MODEL, api_key=api_key, client=client, max_tokens=1024)
     listing = "\n\n".join(
-        f"{f.nodeid}\n{f.exc_type or ''}: {f.message}\n{(f.longrepr or '')[-1500:]}" for f in failures[:10]
+        f"{f.nodeid}\n{f.exc_type or ''}: {f.message}\n{(f.longrepr or '')[-1500:]}"
+        for f in failures[:10]
     )
     ask = (
         "These pytest failures were grouped together. Reply with one JSON object only: "
-        '{"title": "<a short name for the problem>", "root_cause": "<one or two sentences>"}\n\n' + listing
+        '{"title": "<a short name for the problem>", "root_cause": "<one or two sentences>"}\n\n'
+        + listing
     )
-    reply, _ = llm.query([{"type": "text", "text": "You triage failing Python test suites."}],
-                         [{"role": "user", "content": ask}])
+    reply, _ = llm.query(
+        [{"type": "text", "text": "You triage failing Python test suites."}],
+        [{"role": "user", "content": ask}],
+    )
     text = "".join(block.text for block in reply.content if block.type == "text")
     found = re.search(r"\{.*\}", text, re.DOTALL)
     try:
@@ -300,5 +332,7 @@ def guess_category(
     except json.JSONDecodeError:
         guess = None
     if not isinstance(guess, dict) or not guess.get("title") or not guess.get("root_cause"):
-        raise ModelError(f"the model's guess was not the JSON asked for: {one_line(scrub(text, llm.secret))}")
+        raise ModelError(
+            f"the model's guess was not the JSON asked for: {one_line(llm.scrub(text))}"
+        )
     return {"title": str(guess["title"]), "root_cause": str(guess["root_cause"])}

@@ -73,8 +73,9 @@ def _fix_file(
             continue
         owner, attr = target
         users = _users(worktree, owner, attr, path)
-        if len(users) > 1:
-            users = [u for u in users if any(i == u or i.startswith(u + ".") for i in imports)]
+        exercised = [u for u in users if any(i == u or i.startswith(u + ".") for i in imports)]
+        if len(users) > 1 and len(exercised) == 1:
+            users = exercised
         if len(users) != 1:
             found = ", ".join(users) or "no module"
             problems.append(
@@ -85,9 +86,7 @@ def _fix_file(
             replacements[call] = _retargeted(call, users[0], attr, module)
             changes.append(f"{_cst.relative(worktree, path)}: {owner}.{attr} -> {users[0]}.{attr}")
     if replacements:
-        for old, new in replacements.items():
-            module = module.deep_replace(old, new)
-        _cst.write(path, module)
+        _cst.write(path, _cst.replace_nodes(module, replacements))
     return changes
 
 

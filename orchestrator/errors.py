@@ -23,3 +23,9 @@ class AgentError(OrchestrateError):
 
 class ModelError(AgentError):
     """The model's service refused or could not be reached."""
+
+
+class Cancelled(OrchestrateError):
+    """The user stopped the run (Ctrl-C or `q`); what finished is kept."""
+
+    exit_code = 130

@@ -74,9 +74,7 @@ class PlainLog:
         match event:
             case RunStarted():
                 model = f", model {event.model}" if event.model else ""
-                return [
-                    f"run {event.session}: {event.repo} at {event.base_commit[:10]}{model}"
-                ]
+                return [f"run {event.session}: {event.repo} at {event.base_commit[:10]}{model}"]
             case PhaseStarted():
                 detail = f": {event.detail}" if event.detail else ""
                 return [f"== {event.phase}{detail}"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import NamedTuple
 
 from orchestrator.models import TestResult
@@ -133,6 +134,8 @@ CATEGORY_INFO: dict[str, CategoryInfo] = {
 class Rule:
     """One category's recognisers: matching ANY regex, exception type or predicate is a match.
 
+    Keep predicates cheap and pure: they see the whole `TestResult`.
+
     Regexes are searched (case-insensitive, multi-line) in "ExcType: message".
     """
 
@@ -146,12 +149,8 @@ class Rule:
         joined = "|".join(f"(?:{p})" for p in self.patterns)
         object.__setattr__(self, "regex", re.compile(joined, FLAGS) if joined else None)
 
-    def matches(self, result: TestResult, exc: str, text: str) -> bool:
-        if exc in self.exc_types:
-            return True
-        if self.regex is not None and self.regex.search(text):
-            return True
-        return self.predicate is not None and self.predicate(result)
+    def matches_text(self, exc: str, text: str) -> bool:
+        return exc in self.exc_types or bool(self.regex and self.regex.search(text))
 
 
 def short_exc(exc_type: str | None) -> str:
@@ -236,8 +235,8 @@ RULES: list[Rule] = [
             r"NOT NULL constraint failed",
             r"null value in column \"[^\"]*\"",
             r"Column '[^']*' cannot be null",
-            r"^assert None (?:is|==|!=|in|not in)\b",
-            r"^assert not None\b",
+            r"\bassert None (?:is\b|==|!=|in\b|not in\b)",
+            r"\bassert not None\b",
         ),
     ),
     Rule(
@@ -302,16 +301,22 @@ def message_text(result: TestResult) -> str:
         message = "\n".join(
             line[1:].strip() for line in result.longrepr.splitlines() if line.startswith("E ")
         )
+    message = (message or "").split("[SQL:", 1)[0]  # SQLAlchemy's statement and parameters
     exc = short_exc(result.exc_type)
-    text = f"{exc}: {message or ''}" if exc else message or ""
+    text = f"{exc}: {message}" if exc else message
     return text[:MAX_TEXT]
 
 
+@lru_cache(maxsize=16384)
+def _first_text_rule(exc: str, text: str) -> int:
+    """Index of the first rule whose exception types or regexes match (cached: messages repeat)."""
+    return next((i for i, rule in enumerate(RULES) if rule.matches_text(exc, text)), len(RULES))
+
+
 def categorize(result: TestResult) -> str:
-    """The category a failing test's outcome, phase and message say it belongs to."""
-    exc = short_exc(result.exc_type)
-    text = message_text(result)
-    for rule in RULES:
-        if rule.matches(result, exc, text):
+    """The category of a failing test: the first rule matching its outcome, phase or message."""
+    first = _first_text_rule(short_exc(result.exc_type), message_text(result))
+    for rule in RULES[:first]:
+        if rule.predicate is not None and rule.predicate(result):
             return rule.category
-    return "unknown"
+    return RULES[first].category if first < len(RULES) else "unknown"

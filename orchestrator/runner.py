@@ -13,12 +13,13 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.config import environ_for
-from orchestrator.errors import TargetError
+from orchestrator.errors import Cancelled, TargetError
 from orchestrator.events import Emit, SuiteFinished, SuiteStarted, TestFinished, TestStarted, ignore
 from orchestrator.models import Frame, RunSpec, SuiteRun, TestResult
 
@@ -26,6 +27,10 @@ PLUGIN_DIR = str(Path(__file__).resolve().parent / "plugin")
 COLLECT_TIMEOUT_S = 600.0  # importing a big suite can be slow; a hang at import is still bounded
 EXIT_GRACE_S = 30.0  # after the last result, how long session teardown may take
 POLL_S = 0.02
+
+_active: set[subprocess.Popen] = set()
+_active_lock = threading.Lock()
+_cancelled = threading.Event()
 
 # pytest exit codes
 NO_TESTS_COLLECTED = 5
@@ -58,6 +63,20 @@ def run_suite(spec: RunSpec, emit: Emit = ignore, label: str = "suite") -> Suite
     if not spec.collect_only:
         emit(SuiteFinished(label=label, counts=run.counts()))
     return run
+
+
+def cancel_all() -> None:
+    """Stop every suite run of this process now (Ctrl-C, `q`); later runs raise Cancelled."""
+    _cancelled.set()
+    with _active_lock:
+        procs = list(_active)
+    for proc in procs:
+        _kill_group(proc)
+
+
+def allow_runs() -> None:
+    """Lift an earlier cancel_all (a new orchestration starts)."""
+    _cancelled.clear()
 
 
 def collect(spec: RunSpec) -> list[str]:
@@ -115,6 +134,8 @@ def _argv(spec: RunSpec, select: list[str] | None) -> list[str]:
 def _run_chunk(
     spec: RunSpec, select: list[str] | None, chunk: _Chunk, emit: Emit, label: str, first: bool
 ) -> None:
+    if _cancelled.is_set():
+        raise Cancelled("the run was stopped")
     env = environ_for(spec, PLUGIN_DIR)
     env["ORCHESTRATE_STREAM"] = str(chunk.stream)
     if select is not None:
@@ -140,10 +161,16 @@ def _run_chunk(
             raise TargetError(
                 f"test command not found: {spec.command[0]!r}: install it or pass --test-cmd"
             ) from None
+        with _active_lock:
+            _active.add(proc)
         try:
             _watch(proc, spec, chunk, emit, label, first)
         finally:
             _kill_group(proc)
+            with _active_lock:
+                _active.discard(proc)
+        if _cancelled.is_set():
+            raise Cancelled("the run was stopped")
     chunk.output_tail = _tail(chunk.output)
 
 

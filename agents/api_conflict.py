@@ -1,0 +1,272 @@
+"""Make hard-coded unique test data (names, emails, slugs) unique per test run.
+
+Tests that create `{"name": "test_module"}` against a shared database collide with each other (and
+with earlier runs): the second create gets a 409 or an IntegrityError. The fix keeps the readable
+prefix and adds a short random suffix, `f"test_module_{uuid.uuid4().hex[:8]}"`. When the test uses
+the same literal again (an assertion, a lookup), the value is hoisted into a local variable first,
+so every use still sees the one value the test created: what is asserted does not change.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import libcst as cst
+
+from agents.codemod import (
+    Files,
+    decline,
+    dotted,
+    failing_tests,
+    failure_text,
+    string_value,
+    test_files,
+    with_import,
+)
+from orchestrator.models import Proposal, WorkOrder
+
+UNIQUE_FIELDS = {
+    "name", "email", "slug", "username", "title", "code", "key", "handle", "login", "sku",
+    "display_name", "module_name", "user_name",
+}  # fmt: skip
+UNIQUE_COLUMNS = (
+    re.compile(r"UNIQUE constraint failed: ([\w.]+(?:, [\w.]+)*)"),  # sqlite
+    re.compile(r"Key \(([\w, ]+)\)=\("),  # postgres
+)
+SUFFIX = "{uuid.uuid4().hex[:8]}"
+
+
+class ApiConflict:
+    name = "api_conflict"
+
+    def __init__(self, **kwargs: Any) -> None:
+        """No options: this specialist is a deterministic codemod."""
+
+    def propose(self, order: WorkOrder, worktree: Path, feedback: list[str]) -> Proposal:
+        files = Files(worktree)
+        fields = unique_fields(failure_text(order))
+        wanted = set().union(*failing_tests(order).values())
+        modules = {path: m for path in test_files(order, files) if (m := files.parse(path))}
+        targets = _targets(modules, wanted)
+        elsewhere = _literals_by_function(modules)
+        notes: list[str] = []
+        for path, module in modules.items():
+            fixer = _Uniquify(fields, targets.get(path, {}), elsewhere)
+            module = module.visit(fixer)
+            if fixer.notes:
+                files.write(path, with_import(module, "uuid"))
+                notes += [f"{note} in {path}" for note in fixer.notes]
+        if not notes:
+            return decline(
+                f"No hard-coded value for a unique field ({', '.join(sorted(fields))}) was found "
+                "in the failing tests or their fixtures."
+            )
+        return Proposal(
+            explanation=(
+                "The tests create records with hard-coded values for unique fields, so they collide "
+                "in the shared database (409 / UNIQUE constraint). Each value now gets a random "
+                "suffix, keeping its readable prefix; values the test uses again were hoisted into "
+                "a local variable so assertions compare with what was created: "
+                + "; ".join(notes)
+                + "."
+            )
+        )
+
+
+def unique_fields(text: str) -> set[str]:
+    """The unique columns the failures name, else the fields that are usually unique."""
+    found: set[str] = set()
+    for pattern in UNIQUE_COLUMNS:
+        for match in pattern.finditer(text):
+            found |= {part.strip().rsplit(".", 1)[-1] for part in match[1].split(",")}
+    return found or set(UNIQUE_FIELDS)
+
+
+def unique_code(value: str, quote: str) -> str:
+    """`"test_module"` -> `f"test_module_{uuid.uuid4().hex[:8]}"` (emails keep their domain)."""
+    text = value.replace("{", "{{").replace("}", "}}").replace("\\", "\\\\")
+    local, at, domain = text.partition("@")
+    if not at:
+        local, domain = text, ""
+    sep = " " if " " in local else "-" if "-" in local and "_" not in local else "_"
+    return f"f{quote}{local}{sep}{SUFFIX}{at}{domain}{quote}"
+
+
+def _is_fixture(func: cst.FunctionDef) -> bool:
+    return any("fixture" in dotted(d.decorator) for d in func.decorators)
+
+
+def _functions(module: cst.Module) -> list[cst.FunctionDef]:
+    found: list[cst.FunctionDef] = []
+
+    class Walk(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            found.append(node)
+
+    module.visit(Walk())
+    return found
+
+
+def _targets(modules: dict[str, cst.Module], tests: set[str]) -> dict[str, dict[str, str]]:
+    """Path -> {function name: "test" | "fixture"}: the failing tests and the fixtures they use."""
+    fixtures = {f.name.value for m in modules.values() for f in _functions(m) if _is_fixture(f)}
+    needed: set[str] = set()
+    frontier = set(tests)
+    while frontier:
+        params = {
+            p.name.value
+            for m in modules.values()
+            for f in _functions(m)
+            if f.name.value in frontier
+            for p in f.params.params
+        }
+        frontier = (params & fixtures) - needed
+        needed |= frontier
+    return {
+        path: {f.name.value: "fixture" if _is_fixture(f) else "test" for f in _functions(m)
+               if f.name.value in tests | needed}
+        for path, m in modules.items()
+    }  # fmt: skip
+
+
+def _strings(node: cst.CSTNode) -> list[str]:
+    found: list[str] = []
+
+    class Walk(cst.CSTVisitor):
+        def visit_SimpleString(self, s: cst.SimpleString) -> None:
+            value = string_value(s)
+            if value is not None:
+                found.append(value)
+
+    node.visit(Walk())
+    return found
+
+
+def _literals_by_function(modules: dict[str, cst.Module]) -> dict[str, set[str]]:
+    """Function name -> the string literals in it (to tell whether a fixture's value is shared)."""
+    found: dict[str, set[str]] = {}
+    for module in modules.values():
+        for func in _functions(module):
+            found.setdefault(func.name.value, set()).update(_strings(func))
+    return found
+
+
+def _seeds(func: cst.FunctionDef, fields: set[str]) -> list[tuple[str, str]]:
+    """(field, literal) pairs the function passes for unique fields, in order of appearance."""
+    seeds: list[tuple[str, str]] = []
+
+    class Walk(cst.CSTVisitor):
+        def visit_DictElement(self, node: cst.DictElement) -> None:
+            add(string_value(node.key), node.value)
+
+        def visit_Arg(self, node: cst.Arg) -> None:
+            add(node.keyword.value if node.keyword else None, node.value)
+
+    def add(field: str | None, value: cst.BaseExpression) -> None:
+        literal = string_value(value)
+        if field in fields and literal and (field, literal) not in seeds:
+            seeds.append((field, literal))
+
+    func.visit(Walk())
+    return seeds
+
+
+class _Uniquify(cst.CSTTransformer):
+    """Rewrite the unique-field literals of the target functions."""
+
+    def __init__(self, fields: set[str], targets: dict[str, str], elsewhere: dict[str, set[str]]):
+        super().__init__()
+        self.fields = fields
+        self.targets = targets
+        self.elsewhere = elsewhere
+        self.notes: list[str] = []
+
+    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> Any:
+        kind = self.targets.get(original.name.value)
+        if kind is None:
+            return updated
+        literals = _strings(original)
+        taken = _names(original)
+        hoisted: list[cst.BaseStatement] = []
+        for field, value in _seeds(original, self.fields):
+            if not self._safe(original.name.value, kind, value):
+                continue
+            if literals.count(value) > 1:
+                var = _fresh(field, taken)
+                code = unique_code(value, '"')
+                hoisted.append(cst.parse_statement(f"{var} = {code}\n"))
+                updated = updated.visit(_Replace(value, var))
+                self.notes.append(f"{field} {value!r} in {original.name.value} (now `{var}`)")
+            else:
+                updated = updated.visit(_Replace(value, None))
+                self.notes.append(f"{field} {value!r} in {original.name.value}")
+        return _prepend(updated, hoisted) if hoisted else updated
+
+    def _safe(self, function: str, kind: str, value: str) -> bool:
+        """A fixture's value may be compared elsewhere: leave it when another function uses it."""
+        if kind != "fixture":
+            return True
+        return not any(value in lits for name, lits in self.elsewhere.items() if name != function)
+
+
+class _Replace(cst.CSTTransformer):
+    """Replace one string literal in a function (not in dict keys or subscripts): by the hoisted
+    variable `name`, or by its unique f-string when used once."""
+
+    def __init__(self, value: str, name: str | None) -> None:
+        super().__init__()
+        self.value = value
+        self.name = name
+        self.skip: set[int] = set()
+
+    def visit_DictElement(self, node: cst.DictElement) -> None:
+        self.skip.add(id(node.key))
+
+    def visit_SubscriptElement(self, node: cst.SubscriptElement) -> None:
+        if isinstance(node.slice, cst.Index):
+            self.skip.add(id(node.slice.value))
+
+    def leave_SimpleString(self, original: cst.SimpleString, updated: cst.SimpleString) -> Any:
+        if id(original) in self.skip or string_value(original) != self.value:
+            return updated
+        if self.name:
+            return cst.Name(self.name)
+        return cst.parse_expression(unique_code(self.value, original.quote[-1]))
+
+
+def _names(func: cst.FunctionDef) -> set[str]:
+    found: set[str] = set()
+
+    class Walk(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            found.add(node.value)
+
+    func.visit(Walk())
+    return found
+
+
+def _fresh(field: str, taken: set[str]) -> str:
+    """A local variable name for the field's value that the function does not use yet."""
+    name, n = field if field not in taken else f"unique_{field}", 2
+    candidate = name
+    while candidate in taken:
+        candidate, n = f"{name}_{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _prepend(func: cst.FunctionDef, lines: list[cst.BaseStatement]) -> cst.FunctionDef:
+    """Insert statements at the top of a function body, after its docstring."""
+    body = list(func.body.body)
+    start = (
+        1 if body and isinstance(body[0], cst.SimpleStatementLine) and _docstring(body[0]) else 0
+    )
+    body[start:start] = lines
+    return func.with_changes(body=func.body.with_changes(body=body))
+
+
+def _docstring(line: cst.SimpleStatementLine) -> bool:
+    small = line.body[0]
+    return isinstance(small, cst.Expr) and isinstance(small.value, cst.SimpleString)

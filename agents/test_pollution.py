@@ -1,0 +1,346 @@
+"""Make polluting tests clean up after themselves.
+
+Isolation runs name the polluter (a test that passes but leaves state behind) and the leak.
+The fix goes into the polluter, not the victim: its raw mutations of process-wide state become
+`monkeypatch` calls, which pytest undoes after the test. When the polluter changes the state
+only indirectly (through the code it calls), an autouse fixture in its conftest restores exactly
+the leaked item after every test.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import libcst as cst
+import libcst.matchers as m
+
+from agents import _cst
+from orchestrator.models import Proposal, WorkOrder
+
+_POLLUTER_KINDS = ("polluter", "state_setter", "pair")
+_ENV_LEAK = re.compile(
+    r"\b([A-Za-z_]\w*)(?:=\S*)? (?:left in|added to|set in|removed from|changed in) os\.environ"
+)
+_ATTR_LEAK = re.compile(r"\b([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+) (?:rebound|changed|replaced|left)")
+_CWD_LEAK = re.compile(r"\b(?:cwd|working directory) changed")
+_PATCH_FUNCS = ("patch", "mock.patch", "unittest.mock.patch")
+
+
+class TestPollution:
+    __test__ = False  # not a pytest test class
+    name = "test_pollution"
+
+    def __init__(self, **kwargs: object) -> None:
+        """No settings; unknown keyword arguments are accepted so every specialist loads alike."""
+
+    def propose(self, order: WorkOrder, worktree: Path, feedback: list[str]) -> Proposal:
+        polluters = _polluters(order)
+        if not polluters:
+            return _cst.decline("test_pollution: isolation named no polluter for these tests")
+        changes: list[str] = []
+        problems: list[str] = []
+        for nodeid, leaks in polluters.items():
+            done = _fix_polluter(worktree, nodeid, problems)
+            if not done:
+                done = _restore_fixture(worktree, nodeid, leaks, problems)
+            changes += done
+        if not changes:
+            return _cst.decline("test_pollution: " + "; ".join(problems))
+        extra = f" Not changed: {'; '.join(problems)}." if problems else ""
+        return Proposal(
+            explanation=(
+                "The polluting tests changed process-wide state without restoring it, so later "
+                f"tests saw it. Now pytest restores it after each of them: {'; '.join(changes)}.{extra}"
+            )
+        )
+
+
+def _polluters(order: WorkOrder) -> dict[str, list[str]]:
+    """Polluter node id -> the leaks reported for it, from findings and failures."""
+    found: dict[str, list[str]] = {}
+    for finding in order.findings:
+        if finding.kind in _POLLUTER_KINDS:
+            for culprit in finding.culprits:
+                found.setdefault(culprit, []).extend([finding.leak] if finding.leak else [])
+    for failure in order.failures:
+        if failure.polluter:
+            found.setdefault(failure.polluter, []).extend([failure.leak] if failure.leak else [])
+    return found
+
+
+# --- the polluter's own mutations ------------------------------------------------------------
+
+
+def _fix_polluter(worktree: Path, nodeid: str, problems: list[str]) -> list[str]:
+    """Rewrite raw state mutations in the polluting test into monkeypatch calls."""
+    rel, classes, name = _cst.split_nodeid(nodeid)
+    path = _cst.inside(worktree, rel)
+    module = _cst.parse(path) if path is not None and path.is_file() else None
+    found = _cst.find_function(module, classes, name) if module is not None else None
+    if path is None or module is None or found is None:
+        problems.append(f"{nodeid}: test not found in the worktree")
+        return []
+    func, owner = found
+    if _cst.is_unittest_class(owner):
+        problems.append(f"{nodeid}: unittest.TestCase methods take no pytest fixtures")
+        return []
+    fixer = _Mutations(_cst.imported_names(module), _locals(func))
+    new = func.visit(fixer)
+    new, patcher_notes = _stop_patchers(new, fixer)
+    notes = fixer.notes + patcher_notes
+    if not notes:
+        return []
+    for fixture in fixer.fixtures:
+        new = _cst.add_param(new, fixture)
+        if new is None:
+            problems.append(f"{nodeid}: can't add the {fixture} fixture to its signature")
+            return []
+    _cst.write(path, module.deep_replace(func, new))
+    return [f"{nodeid}: {', '.join(notes)}"]
+
+
+def _locals(func: cst.FunctionDef) -> set[str]:
+    """Names bound inside the test (parameters, assignments): these are not module state."""
+    names = set(_cst.param_names(func))
+    for assign in m.findall(func, m.AssignTarget(target=m.Name())):
+        names.add(assign.target.value)
+    return names
+
+
+def _call(func: str, *args: cst.BaseExpression, raising: bool | None = None) -> cst.Call:
+    arguments = [cst.Arg(a) for a in args]
+    if raising is not None:
+        arguments.append(
+            cst.Arg(
+                cst.Name(str(raising)),
+                keyword=cst.Name("raising"),
+                equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
+            )
+        )
+    return cst.Call(cst.parse_expression(func), arguments)
+
+
+class _Mutations(cst.CSTTransformer):
+    """Turns env, module attribute, global and cwd mutations into monkeypatch calls."""
+
+    def __init__(self, imports: dict[str, str], local_names: set[str]) -> None:
+        self.imports = imports
+        self.local_names = local_names
+        self.globals: set[str] = set()
+        self.notes: list[str] = []
+        self.fixtures: list[str] = []
+
+    def _use(self, fixture: str, note: str) -> None:
+        self.notes.append(note)
+        if fixture not in self.fixtures:
+            self.fixtures.append(fixture)
+
+    def _is_environ(self, node: cst.BaseExpression) -> bool:
+        name = _cst.full_name(node)
+        root = name.split(".")[0]
+        return bool(name) and f"{self.imports.get(root, root)}{name[len(root) :]}" == "os.environ"
+
+    def _is_module_state(self, node: cst.BaseExpression) -> bool:
+        root = _cst.full_name(node).split(".")[0]
+        return root in self.imports and root not in self.local_names
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self.globals |= {n.name.value for n in node.names}
+
+    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.BaseSmallStatement:
+        if len(updated.targets) != 1:
+            return updated
+        target, value = updated.targets[0].target, updated.value
+        if (
+            isinstance(target, cst.Subscript)
+            and self._is_environ(target.value)
+            and len(target.slice) == 1
+        ):
+            key = target.slice[0].slice
+            if isinstance(key, cst.Index):
+                self._use("monkeypatch", "os.environ[...] = -> monkeypatch.setenv")
+                return cst.Expr(_call("monkeypatch.setenv", key.value, value))
+        if isinstance(target, cst.Attribute) and self._is_module_state(target.value):
+            owner = _cst.full_name(target.value)
+            self._use("monkeypatch", f"{owner}.{target.attr.value} = -> monkeypatch.setattr")
+            attr = cst.SimpleString(f'"{target.attr.value}"')
+            return cst.Expr(_call("monkeypatch.setattr", target.value, attr, value))
+        if isinstance(target, cst.Name) and target.value in self.globals:
+            self._use(
+                "monkeypatch", f"global {target.value} = -> monkeypatch.setitem(globals(), ...)"
+            )
+            key = cst.SimpleString(f'"{target.value}"')
+            return cst.Expr(
+                _call("monkeypatch.setitem", cst.parse_expression("globals()"), key, value)
+            )
+        return updated
+
+    def leave_Del(self, original: cst.Del, updated: cst.Del) -> cst.BaseSmallStatement:
+        target = updated.target
+        if (
+            isinstance(target, cst.Subscript)
+            and self._is_environ(target.value)
+            and len(target.slice) == 1
+        ):
+            key = target.slice[0].slice
+            if isinstance(key, cst.Index):
+                self._use("monkeypatch", "del os.environ[...] -> monkeypatch.delenv")
+                return cst.Expr(_call("monkeypatch.delenv", key.value, raising=False))
+        return updated
+
+    def leave_Expr(self, original: cst.Expr, updated: cst.Expr) -> cst.BaseSmallStatement:
+        call = updated.value
+        if not isinstance(call, cst.Call) or not call.args or call.args[0].keyword is not None:
+            return updated
+        func = call.func
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "pop"
+            and self._is_environ(func.value)
+        ):
+            self._use("monkeypatch", "os.environ.pop -> monkeypatch.delenv")
+            return cst.Expr(_call("monkeypatch.delenv", call.args[0].value, raising=False))
+        name = _cst.full_name(func)
+        root = name.split(".")[0]
+        if (
+            f"{self.imports.get(root, root)}{name[len(root) :]}" == "os.chdir"
+            and len(call.args) == 1
+        ):
+            self._use("monkeypatch", "os.chdir -> monkeypatch.chdir")
+            return cst.Expr(_call("monkeypatch.chdir", call.args[0].value))
+        return updated
+
+
+def _stop_patchers(func: cst.FunctionDef, fixer: _Mutations) -> tuple[cst.FunctionDef, list[str]]:
+    """After each `patcher.start()` the test never stops, register the stop as a finalizer."""
+    stopped = {
+        _cst.full_name(c.func.value)
+        for c in m.findall(func, m.Call(func=m.Attribute(attr=m.Name("stop"))))
+    }
+    patchers: dict[str, str] = {}  # variable -> how the test spells `patch`
+    body: list[cst.BaseStatement] = []
+    notes: list[str] = []
+    for stmt in func.body.body:
+        body.append(stmt)
+        for call in m.findall(stmt, m.Call()):
+            patch_name = _cst.full_name(call.func)
+            for assign in m.findall(stmt, m.Assign(targets=[m.AssignTarget(target=m.Name())])):
+                if assign.value is call and _is_patch_func(patch_name):
+                    patchers[assign.targets[0].target.value] = patch_name
+            if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "start"):
+                continue
+            started = call.func.value
+            if (
+                isinstance(started, cst.Name)
+                and started.value in patchers
+                and started.value not in stopped
+            ):
+                stop = f"{started.value}.stop"
+            elif isinstance(started, cst.Call) and _is_patch_func(_cst.full_name(started.func)):
+                stop = f"{_cst.full_name(started.func).split('.object')[0]}.stopall"
+            else:
+                continue
+            body.append(
+                cst.SimpleStatementLine(
+                    [cst.Expr(cst.parse_expression(f"request.addfinalizer({stop})"))]
+                )
+            )
+            notes.append(f"un-stopped patcher -> request.addfinalizer({stop})")
+            if "request" not in fixer.fixtures:
+                fixer.fixtures.append("request")
+    return func.with_changes(body=func.body.with_changes(body=body)), notes
+
+
+def _is_patch_func(name: str) -> bool:
+    return (
+        name in _PATCH_FUNCS or name.removesuffix(".object").removesuffix(".dict") in _PATCH_FUNCS
+    )
+
+
+# --- leaks made by the code the polluter calls -----------------------------------------------
+
+
+def _restore_fixture(
+    worktree: Path, nodeid: str, leaks: list[str], problems: list[str]
+) -> list[str]:
+    """An autouse fixture in the polluter's conftest that restores the one leaked item."""
+    rel = _cst.split_nodeid(nodeid)[0]
+    conftest = _cst.inside(worktree, Path(rel).parent / "conftest.py")
+    if conftest is None:
+        problems.append(f"{nodeid}: conftest outside the worktree")
+        return []
+    fixtures = [f for leak in leaks for f in _fixtures_for(worktree, leak)]
+    if not fixtures:
+        told = "; ".join(leaks) or "no leak recorded"
+        problems.append(
+            f"{nodeid}: no state mutation in the test, and unclear what to reset ({told})"
+        )
+        return []
+    module = _cst.parse(conftest) if conftest.is_file() else cst.parse_module("")
+    if module is None:
+        problems.append(f"{nodeid}: {_cst.relative(worktree, conftest)} does not parse")
+        return []
+    existing = {f.name.value for f, _ in _cst.functions(module)}
+    added: list[str] = []
+    for name, source, imports in fixtures:
+        if name in existing:
+            continue
+        doc = f'    """{nodeid} leaves this behind through the code it calls; put it back after every test."""\n'
+        text = source.replace("__DOC__\n", doc)
+        module = module.with_changes(body=[*module.body, *cst.parse_module(text).body])
+        for imported in ("os", "pytest", *imports):
+            module = _cst.add_import(module, imported)
+        existing.add(name)
+        added.append(name)
+    if not added:
+        return []
+    _cst.write(conftest, module)
+    return [
+        f"{_cst.relative(worktree, conftest)}: autouse fixture {', '.join(added)} (for {nodeid})"
+    ]
+
+
+def _fixtures_for(worktree: Path, leak: str) -> list[tuple[str, str, list[str]]]:
+    """(fixture name, source, imports) restoring what one leak line describes; [] when unclear."""
+    if match := _ENV_LEAK.search(leak):
+        var = match.group(1)
+        name = f"_restore_env_{var.lower()}"
+        source = f"""
+            @pytest.fixture(autouse=True)
+            def {name}():
+            __DOC__
+                saved = os.environ.get("{var}")
+                yield
+                if saved is None:
+                    os.environ.pop("{var}", None)
+                else:
+                    os.environ["{var}"] = saved
+            """
+        return [(name, "\n\n" + textwrap.dedent(source).lstrip("\n"), [])]
+    if _CWD_LEAK.search(leak):
+        source = """
+            @pytest.fixture(autouse=True)
+            def _restore_cwd():
+            __DOC__
+                saved = os.getcwd()
+                yield
+                os.chdir(saved)
+            """
+        return [("_restore_cwd", "\n\n" + textwrap.dedent(source).lstrip("\n"), [])]
+    if match := _ATTR_LEAK.search(leak):
+        owner, _, attr = match.group(1).rpartition(".")
+        if _cst.module_file(worktree, owner) is None:
+            return []
+        name = f"_restore_{owner.replace('.', '_')}_{attr}"
+        source = f"""
+            @pytest.fixture(autouse=True)
+            def {name}():
+            __DOC__
+                saved = {owner}.{attr}
+                yield
+                {owner}.{attr} = saved
+            """
+        return [(name, "\n\n" + textwrap.dedent(source).lstrip("\n"), [owner])]
+    return []

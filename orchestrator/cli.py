@@ -1,0 +1,414 @@
+"""The command line: arguments become models at the edge; errors become one line and an exit code.
+
+Nothing heavy is imported at module scope (langgraph, anthropic, textual, libcst, rich): `--help`
+must answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from orchestrator import __version__
+from orchestrator.errors import OrchestrateError, UsageError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except OrchestrateError as exc:
+        print(f"orchestrate: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("orchestrate: interrupted", file=sys.stderr)
+        return 130
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def cmd_triage(args: argparse.Namespace) -> int:
+    from orchestrator.triage import triage
+
+    if args.junit:
+        from orchestrator.junit import read_junit
+
+        run = read_junit(Path(args.junit))
+        repo = Path(args.repo).resolve() if args.repo else Path(args.junit).resolve().parent
+        report = triage(run, repo, f"junit {args.junit}")
+    else:
+        report = _triage_repo(args)
+    if args.json:
+        print(json.dumps(report.contract_json(), indent=2))
+    else:
+        from rich.console import Console
+
+        from orchestrator.triage import render_table
+
+        Console().print(render_table(report))
+    return 0
+
+
+def _triage_repo(args: argparse.Namespace):
+    from orchestrator.config import command_line, run_spec
+    from orchestrator.events import Log
+    from orchestrator.gitops import GitRepo
+    from orchestrator.logview import PlainLog
+    from orchestrator.runner import run_suite
+    from orchestrator.triage import triage
+
+    repo = GitRepo(_repo_arg(args)).root
+    spec = run_spec(
+        repo,
+        test_cmd=args.test_cmd,
+        ignores=args.ignore,
+        deselect=args.deselect,
+        timeout_s=args.timeout,
+        record_leaks=not args.no_isolation,
+    )
+    spec = spec.model_copy(
+        update={"shuffle_seed": args.shuffle, "env": {**spec.env, "PYTHONDONTWRITEBYTECODE": "1"}}
+    )
+    emit = PlainLog() if not args.json or args.verbose else _quiet
+    run = run_suite(spec, emit, label="suite")
+    isolation = None
+    if not args.no_isolation and run.failing():
+        from orchestrator.isolation import diagnose
+
+        isolation = diagnose(
+            spec.model_copy(update={"shuffle_seed": None}), run, reruns=args.reruns, emit=emit
+        )
+    report = triage(run, repo, command_line(spec), isolation=isolation)
+    if args.shuffle is not None:
+        report.shuffle_seed = args.shuffle
+        emit(
+            Log(
+                message=f"suite ran in shuffled order, seed {args.shuffle} (replay with --shuffle {args.shuffle})"
+            )
+        )
+    return report
+
+
+def _quiet(_event) -> None:
+    """JSON output keeps stdout clean; progress is not printed."""
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from orchestrator.pipeline import RunOptions, new_session
+    from orchestrator.run import saved_options
+
+    previous = None
+    if args.resume:
+        options = saved_options(_repo_arg(args), args.resume)
+    else:
+        options = RunOptions(
+            repo=_repo_arg(args),
+            session=new_session(),
+            test_cmd=args.test_cmd,
+            ignores=args.ignore,
+            deselect=args.deselect,
+            timeout_s=args.timeout,
+            agents=args.agents.split(",") if args.agents else None,
+            parallel=args.parallel or max(1, min(4, os.cpu_count() or 2)),
+            max_attempts=args.max_attempts,
+            verify=args.verify,
+            integrate=not args.no_integrate,
+            isolation=not args.no_isolation,
+            reruns=args.reruns,
+            include_uncommitted=args.include_uncommitted,
+            model=args.model,
+            budget_usd=args.budget_usd,
+            handoff_dir=args.handoff_dir,
+        )
+        if args.from_handoff:
+            options, previous = _from_handoff(options, Path(args.from_handoff))
+    report = _execute(args, options, previous, resume=bool(args.resume))
+    if args.json:
+        print(json.dumps(report.contract_json(), indent=2))
+    return 0
+
+
+def _execute(args, options, previous, *, resume: bool):
+    from orchestrator.events import Controls
+    from orchestrator.run import run
+
+    controls = Controls()
+    if _use_tui(args):
+        from orchestrator.tui import OrchestrateApp
+
+        app = OrchestrateApp(
+            work=lambda emit, ctl: run(options, emit, ctl, resume=resume, previous=previous),
+            controls=controls,
+        )
+        app.run()
+        if isinstance(app.result, BaseException):
+            raise app.result
+        return app.result
+    from orchestrator.logview import PlainLog
+
+    return run(options, PlainLog(), controls, resume=resume, previous=previous)
+
+
+def _use_tui(args: argparse.Namespace) -> bool:
+    return not args.no_tui and not args.json and sys.stdout.isatty() and sys.stdin.isatty()
+
+
+def _from_handoff(options, path: Path):
+    """Take the suite command, ignores, deselects and plan order from a handoff, and show them."""
+    from orchestrator.handoff import read_handoff
+
+    view = read_handoff(path)
+    updates: dict = {}
+    if view.state is not None:
+        updates["test_cmd"] = options.test_cmd or view.state.test_command
+    elif view.test_command and not options.test_cmd:
+        updates["test_cmd"] = _runnable(view.test_command)
+    updates["ignores"] = list(dict.fromkeys([*options.ignores, *view.ignores]))
+    updates["deselect"] = list(dict.fromkeys([*options.deselect, *view.deselect]))
+    updates["from_handoff"] = str(path)
+    print(
+        f"orchestrate: from {path}: test command `{updates.get('test_cmd') or 'default'}`, "
+        f"{len(updates['ignores'])} ignores, {len(updates['deselect'])} deselected, "
+        f"{len(view.categories)} categories",
+        file=sys.stderr,
+    )
+    for line in view.unread:
+        print(f"orchestrate: could not read: {line}", file=sys.stderr)
+    previous = view.model_dump(mode="json", exclude={"state"})
+    return options.model_copy(update=updates), previous
+
+
+def _runnable(command: str) -> str:
+    """A handoff's suite command minus its --ignore/--deselect options (they are taken apart)."""
+    import shlex
+
+    parts = [
+        p
+        for p in shlex.split(command.replace("\\\n", " "))
+        if not p.startswith(("--ignore", "--deselect"))
+    ]
+    return shlex.join(parts)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    args.from_handoff, args.resume = args.file, None
+    return cmd_run(args)
+
+
+def cmd_bisect(args: argparse.Namespace) -> int:
+    from orchestrator.config import run_spec
+    from orchestrator.gitops import GitRepo
+    from orchestrator.isolation import bisect
+    from orchestrator.logview import PlainLog
+
+    repo = GitRepo(args.repo).root
+    spec = run_spec(
+        repo,
+        test_cmd=args.test_cmd,
+        ignores=args.ignore,
+        deselect=args.deselect,
+        timeout_s=args.timeout,
+        record_leaks=True,
+    )
+    spec = spec.model_copy(update={"env": {**spec.env, "PYTHONDONTWRITEBYTECODE": "1"}})
+    finding = bisect(spec, args.nodeid, emit=PlainLog())
+    if args.json:
+        print(finding.model_dump_json(indent=2))
+        return 0
+    print(f"victim:   {finding.victim}")
+    print(f"verdict:  {finding.kind}")
+    if finding.culprits:
+        print(f"polluter: {', '.join(finding.culprits)}")
+    print(f"leak:     {finding.leak or 'none recorded'}")
+    print(f"runs:     {finding.runs}")
+    if finding.note:
+        print(f"note:     {finding.note}")
+    return 0
+
+
+def cmd_handoff_show(args: argparse.Namespace) -> int:
+    from orchestrator.handoff import read_handoff
+
+    view = read_handoff(Path(args.file))
+    if args.json:
+        print(json.dumps(view.contract_json(), indent=2))
+        return 0
+    print(f"source:        {view.source}")
+    print(f"suite command: {view.test_command or '(none found)'}")
+    print(f"ignores:       {len(view.ignores)}" + "".join(f"\n  {p}" for p in view.ignores))
+    p = view.previous
+    print(
+        f"previous:      total {p.total}, passed {p.passed}, failed {p.failed}, errors {p.errors}, skipped {p.skipped}"
+    )
+    for c in view.categories:
+        print(
+            f"category:      {c.title} -> {c.category or '?'} ({c.count if c.count is not None else '?'} tests)"
+        )
+    for command in view.commands:
+        print(f"command:       {command}")
+    for line in [*view.warnings, *view.unread]:
+        print(f"not understood: {line}")
+    return 0
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from orchestrator.gitops import GitRepo
+
+    removed = GitRepo(_repo_arg(args)).clean(branches=args.branches)
+    for line in removed:
+        print(f"removed {line}")
+    if not removed:
+        print("nothing to clean")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from orchestrator.demo import build_demo
+
+    repo = build_demo(Path(args.dir) if args.dir else None)
+    print(f"orchestrate: demo repository built at {repo}", file=sys.stderr)
+    args.repo = str(repo)
+    return cmd_run(args)
+
+
+def _repo_arg(args: argparse.Namespace) -> str:
+    path = Path(args.repo or ".").expanduser()
+    if not path.exists():
+        raise UsageError(f"{path} does not exist: pass the path of a git repository")
+    return str(path.resolve())
+
+
+# --- arguments ---------------------------------------------------------------------------------
+
+
+def _suite_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--test-cmd",
+        help="the suite command (default: [tool.orchestrator] test-cmd, uv, .venv, this Python)",
+    )
+    p.add_argument(
+        "--ignore", action="append", default=[], metavar="PATH", help="ignore a path (repeatable)"
+    )
+    p.add_argument(
+        "--deselect",
+        action="append",
+        default=[],
+        metavar="NODEID",
+        help="deselect a test (repeatable)",
+    )
+    p.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="per-test timeout (default 120)"
+    )
+    p.add_argument("--no-isolation", action="store_true", help="skip order-dependence diagnostics")
+    p.add_argument(
+        "--reruns",
+        type=int,
+        default=0,
+        metavar="K",
+        help="re-run failures K times to find flaky tests",
+    )
+    p.add_argument("--json", action="store_true", help="JSON output per the contract")
+
+
+def _run_options(p: argparse.ArgumentParser) -> None:
+    _suite_options(p)
+    p.add_argument(
+        "--no-tui", action="store_true", help="plain log lines instead of the terminal UI"
+    )
+    p.add_argument("--agents", metavar="A,B", help="only these specialists (or categories)")
+    p.add_argument(
+        "--parallel", type=int, metavar="N", help="agents at once (default: from the CPU count)"
+    )
+    p.add_argument(
+        "--max-attempts", type=int, default=3, metavar="K", help="attempts per agent (default 3)"
+    )
+    p.add_argument(
+        "--verify", choices=["targeted", "full"], default="targeted", help="regression set"
+    )
+    p.add_argument("--no-integrate", action="store_true", help="leave only the agent branches")
+    p.add_argument(
+        "--include-uncommitted",
+        action="store_true",
+        help="snapshot uncommitted changes into the base",
+    )
+    p.add_argument(
+        "--model",
+        help="Claude model for the LLM specialist (default: ORCHESTRATOR_MODEL or a current Sonnet)",
+    )
+    p.add_argument("--budget-usd", type=float, metavar="USD", help="dollar limit per LLM agent")
+    p.add_argument(
+        "--handoff-dir", metavar="DIR", help="where to write the handoff (default REPO/handoffs)"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="orchestrate", description="Turn a red pytest suite green."
+    )
+    parser.add_argument("--version", action="version", version=f"orchestrate {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    p = sub.add_parser("triage", help="run the suite and group its failures into categories")
+    p.add_argument("repo", nargs="?", help="the git repository (default: .)")
+    p.add_argument(
+        "--junit", metavar="FILE", help="read an existing JUnit XML report instead of running"
+    )
+    p.add_argument(
+        "--shuffle", type=int, metavar="SEED", help="run the suite in a seeded random order"
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="progress lines even with --json")
+    _suite_options(p)
+    p.set_defaults(func=cmd_triage)
+
+    p = sub.add_parser(
+        "run", help="triage, fix with specialist agents, verify, integrate, hand off"
+    )
+    p.add_argument("repo", nargs="?", help="the git repository (default: .)")
+    p.add_argument("--resume", metavar="SESSION", help="continue an interrupted run")
+    p.add_argument(
+        "--from-handoff", metavar="FILE", help="start from a handoff (ours or a person's)"
+    )
+    _run_options(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("resume", help="start a run from a handoff file")
+    p.add_argument("file", help="the handoff markdown")
+    p.add_argument("repo", nargs="?", help="the git repository (default: .)")
+    _run_options(p)
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("bisect", help="find the earlier test that makes NODEID fail")
+    p.add_argument("repo", help="the git repository")
+    p.add_argument("nodeid", help="the victim's pytest node id")
+    _suite_options(p)
+    p.set_defaults(func=cmd_bisect)
+
+    p = sub.add_parser("handoff", help="handoff files")
+    hsub = p.add_subparsers(metavar="ACTION")
+    h = hsub.add_parser("show", help="what a handoff was understood to say, before anything runs")
+    h.add_argument("file")
+    h.add_argument("--json", action="store_true")
+    h.set_defaults(func=cmd_handoff_show)
+
+    p = sub.add_parser("clean", help="remove worktrees and locks left by interrupted runs")
+    p.add_argument("repo", nargs="?", help="the git repository (default: .)")
+    p.add_argument("--branches", action="store_true", help="also delete orchestrate/* branches")
+    p.set_defaults(func=cmd_clean)
+
+    p = sub.add_parser("demo", help="build a small broken repository and run on it (offline)")
+    p.add_argument("--dir", help="build the demo here instead of a temporary directory")
+    _run_options(p)
+    p.set_defaults(func=cmd_demo, resume=None, from_handoff=None)
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""One lane of agent work: each order gets its worktree and branch, attempts, verification, feedback.
+
+Orders in one lane would touch the same files, so they run one after another and each starts from
+the previous accepted patch of its lane (its branch then merges cleanly after the earlier one).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from agents.base import load_specialist
+from orchestrator.config import in_worktree
+from orchestrator.errors import OrchestrateError
+from orchestrator.events import AgentUpdate, Controls, Emit, Log
+from orchestrator.gitops import GitRepo
+from orchestrator.models import AgentResult, Proposal, RunSpec, SuiteRun, Usage, Verdict, WorkOrder
+from orchestrator.runner import run_suite
+from orchestrator.verify import verify
+
+FEEDBACK_CHARS = 6000
+
+
+@dataclass
+class LaneContext:
+    repo: GitRepo
+    session: str
+    base: str
+    spec: RunSpec
+    baseline: SuiteRun
+    emit: Emit
+    controls: Controls
+    max_attempts: int = 3
+    verify_mode: str = "targeted"
+    model: str | None = None  # None: no model available
+    budget_usd: float | None = None
+
+
+def branch_name(session: str, category: str) -> str:
+    return f"orchestrate/{session}/{category}"
+
+
+def run_lane(orders: list[WorkOrder], ctx: LaneContext) -> list[AgentResult]:
+    """Run the lane's orders in turn; a later order builds on the last accepted patch."""
+    results = []
+    start = ctx.base
+    for order in orders:
+        result = run_order(order, ctx, start)
+        results.append(result)
+        if result.status == "accepted" and result.commit:
+            start = result.commit
+    return results
+
+
+def run_order(order: WorkOrder, ctx: LaneContext, start: str) -> AgentResult:
+    branch = branch_name(ctx.session, order.category)
+    result = AgentResult(
+        agent=order.agent,
+        category=order.category,
+        branch=branch,
+        status="no_patch",
+        target=order.target,
+    )
+    update = _updater(ctx, order, result)
+    try:
+        with ctx.repo.worktree(branch, start) as worktree:
+            _attempts(order, ctx, worktree, start, result, update)
+    except OrchestrateError as exc:
+        result.status, result.reason = "error", str(exc)
+    except Exception as exc:  # an agent is untrusted code: its crash is reported, the run goes on
+        result.status, result.reason = "error", f"{type(exc).__name__}: {exc}"
+    update(result.status, reason=result.reason, diff=result.diff or None)
+    return result
+
+
+def _attempts(
+    order: WorkOrder,
+    ctx: LaneContext,
+    worktree: Path,
+    start: str,
+    result: AgentResult,
+    update: Callable[..., None],
+) -> None:
+    feedback: list[str] = []
+    specialists = _specialist_chain(order, ctx, worktree)
+    usage = Usage()
+    for attempt in range(1, ctx.max_attempts + 1):
+        if ctx.controls.is_cancelled(order.category):
+            result.status, result.reason = "error", "cancelled"
+            return
+        if not specialists:
+            return
+        specialist = specialists[0]
+        result.agent, result.attempts = specialist.name, attempt
+        update("proposing")
+        proposal: Proposal = specialist.propose(order, worktree, feedback)
+        if proposal.usage:
+            usage = usage + proposal.usage
+            result.usage = usage
+        result.explanation = proposal.explanation
+        commit = (
+            None if proposal.declined else ctx.repo.commit_all(worktree, _message(order, proposal))
+        )
+        if commit is None:
+            result.status = "no_patch"
+            result.reason = (
+                proposal.explanation if proposal.declined else "the agent changed nothing"
+            )
+            ctx.emit(
+                Log(message=f"{order.category}: {specialist.name} made no patch: {result.reason}")
+            )
+            specialists.pop(0)  # the next in the chain (the model) gets its turn
+            continue
+        update("verifying")
+        verdict = verify(
+            repo=ctx.repo,
+            worktree=worktree,
+            base=start,
+            order=order,
+            baseline=ctx.baseline,
+            spec=in_worktree(ctx.spec, worktree),
+            mode=ctx.verify_mode,
+        )
+        _record(result, verdict, ctx, start, commit)
+        if verdict.accepted:
+            return
+        feedback.append(
+            f"Attempt {attempt} was rejected: {verdict.reason}\n{verdict.output}"[:FEEDBACK_CHARS]
+        )
+        update("rejected", reason=verdict.reason, verify_output=verdict.output)
+        ctx.repo.git("reset", "-q", "--hard", start, cwd=worktree)
+        if len(specialists) > 1:
+            specialists.pop(0)
+
+
+def _record(
+    result: AgentResult, verdict: Verdict, ctx: LaneContext, start: str, commit: str
+) -> None:
+    result.fixed, result.regressions = verdict.fixed, verdict.regressions
+    result.files_changed = ctx.repo.changed_files(start, commit)
+    result.diff = ctx.repo.diff(start, commit)
+    result.commit = commit
+    result.status = "accepted" if verdict.accepted else "rejected"
+    result.reason = None if verdict.accepted else verdict.reason
+
+
+def _specialist_chain(order: WorkOrder, ctx: LaneContext, worktree: Path) -> list:
+    """The deterministic specialist first, then the model (when one is configured)."""
+    chain = []
+    if order.agent != "llm":
+        chain.append(load_specialist(order.agent))
+    if ctx.model:
+        chain.append(
+            load_specialist(
+                "llm",
+                prompt=order.agent if order.agent != "llm" else "unknown",
+                model=ctx.model,
+                budget_usd=ctx.budget_usd,
+                run_tests=_test_runner(order, ctx, worktree),
+            )
+        )
+    return chain
+
+
+def _test_runner(order: WorkOrder, ctx: LaneContext, worktree: Path) -> Callable[[], str]:
+    """The model's only way to run anything: the order's tests, through our runner."""
+
+    def run_tests() -> str:
+        spec = in_worktree(ctx.spec, worktree).model_copy(update={"select": order.tests})
+        run = run_suite(spec)
+        lines = [
+            f"{r.nodeid}: {r.outcome}" + (f" - {r.message[:300]}" if r.message else "")
+            for r in run.results
+        ]
+        return "\n".join(lines) or "no tests ran"
+
+    return run_tests
+
+
+def _message(order: WorkOrder, proposal: Proposal) -> str:
+    return (
+        f"fix({order.category}): {order.title} ({order.target} tests)\n\n"
+        f"{proposal.explanation}\n\nRoot cause: {order.root_cause}\n"
+    )
+
+
+def _updater(ctx: LaneContext, order: WorkOrder, result: AgentResult) -> Callable[..., None]:
+    def update(status: str, **extra) -> None:
+        ctx.emit(
+            AgentUpdate(
+                category=order.category,
+                agent=result.agent,
+                status=status,
+                attempt=result.attempts,
+                fixed=len(result.fixed),
+                target=order.target,
+                branch=result.branch,
+                usage=result.usage,
+                **extra,
+            )
+        )
+
+    return update
+
+
+def model_available() -> bool:
+    return bool(os.environ.get("ANTHROPIC_API_KEY"))

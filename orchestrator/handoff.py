@@ -1,0 +1,458 @@
+"""Markdown handoffs: what one session leaves for the next, readable by people and by us.
+
+A handoff we write is markdown for people plus, at the end, a fenced JSON block carrying the
+exact `HandoffState`, so resuming never depends on re-reading prose. Handoffs people wrote are
+read by `orchestrator.handoff_parse`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+
+from orchestrator.models import (
+    AgentResult,
+    Category,
+    Counts,
+    IsolationFinding,
+    Model,
+    Priority,
+    SlowTest,
+    Usage,
+)
+
+STATE_MARKER = "<!-- orchestrate:state -->"
+SESSION_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}-session-(\d+)\.md$")
+# Characters escaped inside the JSON block so it can never close its fence or fake a marker.
+_JSON_ESCAPES = {"`": "\\u0060", "<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
+
+
+# --- the state ---------------------------------------------------------------------------------
+
+
+class PlannedAgent(Model):
+    """One step of the next session's plan."""
+
+    agent: str
+    category: str
+    target: int
+    priority: Priority
+    tests: list[str] = Field(default_factory=list)
+
+
+class HandoffState(Model):
+    """Everything one run hands over to the next."""
+
+    session: str
+    date: dt.date
+    repo: str
+    base_commit: str = ""
+    integration_branch: str | None = None
+    agent_branches: list[str] = Field(default_factory=list)
+    test_command: str
+    ignores: list[str] = Field(default_factory=list)
+    deselect: list[str] = Field(default_factory=list)  # slow tests left out of the suite
+    before: Counts
+    after: Counts
+    previous: Counts | None = None  # the `after` of the handoff this session resumed from
+    agents: list[AgentResult] = Field(default_factory=list)
+    remaining: list[Category] = Field(default_factory=list)
+    isolation: list[IsolationFinding] = Field(default_factory=list)
+    flaky: list[str] = Field(default_factory=list)
+    slow_tests: list[SlowTest] = Field(default_factory=list)
+    usage: Usage | None = None
+    next_plan: list[PlannedAgent] = Field(default_factory=list)  # in priority order
+    interrupted: bool = False
+    interrupted_reason: str | None = None
+    notes: str = ""
+
+
+# --- what a handoff was understood to say (the contract's `handoff show`) ------------------------
+
+
+class PreviousCounts(Model):
+    total: int | None = None
+    passed: int | None = None
+    failed: int | None = None
+    errors: int | None = None
+    skipped: int | None = None
+    duration_s: float | None = None
+
+
+class ViewCategory(Model):
+    title: str
+    category: str | None = None
+    count: int | None = None
+    tests: list[str] = Field(default_factory=list)
+    affected_files: list[str] = Field(default_factory=list)
+
+
+class HandoffView(Model):
+    """The contract's `handoff show` object, plus extensions."""
+
+    source: Literal["orchestrate", "free-form"]
+    test_command: str | None = None
+    ignores: list[str] = Field(default_factory=list)
+    deselect: list[str] = Field(default_factory=list)
+    previous: PreviousCounts = Field(default_factory=PreviousCounts)
+    categories: list[ViewCategory] = Field(default_factory=list)
+    commands: list[str] = Field(default_factory=list)
+    unread: list[str] = Field(default_factory=list)
+    # extensions
+    state: HandoffState | None = None
+    working_directory: str | None = None
+    branch: str | None = None
+    command_dir: str | None = None  # where the suite command runs (a `cd DIR` before it)
+    slow_tests: list[str] = Field(default_factory=list)
+    pass_rate: float | None = None  # 0..1
+    warnings: list[str] = Field(default_factory=list)
+
+    def contract_json(self) -> dict:
+        """Exactly the contract's object (extensions left out)."""
+        return self.model_dump(
+            mode="json",
+            include={
+                "source",
+                "test_command",
+                "ignores",
+                "deselect",
+                "previous",
+                "categories",
+                "commands",
+                "unread",
+            },
+        )
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def suite_command(state: HandoffState) -> str:
+    """The full-suite command with its ignores and deselects, as one shell line."""
+    parts = [state.test_command]
+    parts += [f"--ignore={shlex.quote(p)}" for p in state.ignores]
+    parts += [f"--deselect {shlex.quote(n)}" for n in state.deselect]
+    return " ".join(parts)
+
+
+def targeted_command(state: HandoffState, category: Category) -> str:
+    """Run exactly one category's failing tests."""
+    return " ".join([state.test_command, *(shlex.quote(t) for t in category.tests)])
+
+
+def resume_command(state: HandoffState, path: Path | str | None) -> str:
+    where = shlex.quote(str(path)) if path is not None else "<this file>"
+    return f"orchestrate run {shlex.quote(state.repo)} --from-handoff {where}"
+
+
+def _continued(command: str) -> str:
+    """Break a long command before each option so it reads like the examples people write."""
+    if len(command) <= 100:
+        return command
+    return re.sub(r" (?=--?[\w-])", " \\\n  ", command)
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def _cell(text: object) -> str:
+    """A table cell: one line, pipes escaped."""
+    return str(text).replace("\n", " ").replace("|", "\\|")
+
+
+def _code(text: str) -> str:
+    """An inline code span that survives backticks in the text."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _fence(body: str, lang: str = "") -> str:
+    longest = max((len(run) for run in re.findall(r"`{3,}", body)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{lang}\n{body}\n{fence}"
+
+
+def _rate(c: Counts) -> str:
+    return f"{c.pass_rate * 100:.1f}%"
+
+
+def _usage_text(u: Usage) -> str:
+    tokens = u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens
+    model = f" ({u.model})" if u.model else ""
+    return f"{tokens:,} tokens, ${u.cost_usd:.4f}{model}"
+
+
+def _where(state: HandoffState) -> list[str]:
+    lines = [
+        "## Where things stand",
+        "",
+        f"- **Repository**: {_code(state.repo)}",
+        f"- **Base commit**: {_code(state.base_commit) if state.base_commit else 'unknown'}",
+        f"- **Integration branch**: "
+        f"{_code(state.integration_branch) if state.integration_branch else 'none'}",
+    ]
+    if state.agent_branches:
+        lines.append("- **Agent branches**: " + ", ".join(_code(b) for b in state.agent_branches))
+    if state.interrupted:
+        lines.append(f"- **Interrupted**: {state.interrupted_reason or 'yes'}")
+    return lines
+
+
+def _status(state: HandoffState) -> list[str]:
+    b, a = state.before, state.after
+    rows = [
+        ("Total", b.total, a.total),
+        ("Passed", b.passed, a.passed),
+        ("Failed", b.failed, a.failed),
+        ("Errors", b.errors, a.errors),
+        ("Skipped", b.skipped, a.skipped),
+        ("Pass rate", _rate(b), _rate(a)),
+        ("Runtime", f"{b.duration_s:.1f} s", f"{a.duration_s:.1f} s"),
+    ]
+    lines = ["## Test status", "", "| | Before | After |", "|---|---:|---:|"]
+    lines += [f"| {name} | {_cell(x)} | {_cell(y)} |" for name, x, y in rows]
+    lines.append("")
+    lines.append(f"- Failures this session: {b.failed + b.errors} → {a.failed + a.errors}")
+    if state.previous is not None:
+        p = state.previous
+        lines.append(
+            f"- Failures since the previous handoff: {p.failed + p.errors} → {a.failed + a.errors}"
+            f" (pass rate {_rate(p)} → {_rate(a)})"
+        )
+    return lines
+
+
+def _agents(state: HandoffState) -> list[str]:
+    lines = ["## What each agent did", ""]
+    if not state.agents:
+        return [*lines, "No agents ran."]
+    lines += [
+        "| Agent | Category | Fixed | Status | Branch | Files changed | Usage |",
+        "|---|---|---:|---|---|---|---|",
+    ]
+    for r in state.agents:
+        status = r.status + (f": {r.reason}" if r.reason else "")
+        files = ", ".join(r.files_changed) or "none"
+        usage = _usage_text(r.usage) if r.usage else "no model"
+        fixed = f"{len(r.fixed)}/{r.target}" if r.target else str(len(r.fixed))
+        cells = [r.agent, r.category, fixed, status, r.branch, files, usage]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if state.usage:
+        lines += ["", f"Total usage: {_usage_text(state.usage)}"]
+    return lines
+
+
+def _remaining(state: HandoffState) -> list[str]:
+    lines = ["## Remaining failures by category", ""]
+    if not state.remaining:
+        return [*lines, "None."]
+    for i, c in enumerate(state.remaining, 1):
+        noun = "failure" if c.count == 1 else "failures"
+        lines += [f"### {i}. {c.title} ({c.count} {noun}) - {c.priority.upper()}", ""]
+        lines.append(f"- **Category**: {_code(c.id)}")
+        if c.pattern:
+            lines.append(f"- **Pattern**: {_code(c.pattern)}")
+        lines.append(f"- **Root Cause**: {c.root_cause or 'unknown'}")
+        lines.append(f"- **Fix Strategy**: {c.fix_strategy or 'unknown'}")
+        if c.agent:
+            lines.append(f"- **Agent**: {_code(c.agent)}")
+        if c.affected_files:
+            lines.append("- **Affected Files**:")
+            lines += [f"  - {_code(f)}" for f in c.affected_files]
+        if c.tests:
+            lines.append("- **Tests**:")
+            lines += [f"  - {_code(t)}" for t in c.tests]
+        lines.append("")
+    return lines[:-1]
+
+
+def _isolation(state: HandoffState) -> list[str]:
+    lines: list[str] = []
+    if state.isolation:
+        lines += ["## Isolation findings", ""]
+        for f in state.isolation:
+            culprits = ", ".join(_code(c) for c in f.culprits) or "unknown"
+            leak = f"; leaks {_code(f.leak)}" if f.leak else ""
+            note = f" ({f.note})" if f.note else ""
+            lines.append(f"- {_code(f.victim)} ← {culprits} [{f.kind}]{leak}{note}")
+        lines.append("")
+    if state.flaky:
+        lines += ["## Flaky tests", "", *(f"- {_code(t)}" for t in state.flaky), ""]
+    if state.slow_tests:
+        lines += ["## Slow tests", "", "| Test | Duration |", "|---|---:|"]
+        lines += [f"| {_cell(_code(s.nodeid))} | {s.duration_s:.1f} s |" for s in state.slow_tests]
+        lines.append("")
+    return lines[:-1] if lines else lines
+
+
+def _commands(state: HandoffState, path: Path | str | None) -> list[str]:
+    lines = ["## Commands", "", "Full suite:", "", _fence(_continued(suite_command(state)), "bash")]
+    if state.remaining:
+        targeted = [
+            f"# {c.title}\n{targeted_command(state, c)}" for c in state.remaining if c.tests
+        ]
+        lines += [
+            "",
+            "One command per remaining category:",
+            "",
+            _fence("\n".join(targeted), "bash"),
+        ]
+    lines += ["", "Resume from this handoff:", "", _fence(resume_command(state, path), "bash")]
+    return lines
+
+
+def _plan(state: HandoffState) -> list[str]:
+    lines = ["## Next plan", ""]
+    if not state.next_plan:
+        return [*lines, "Nothing planned."]
+    for i, p in enumerate(state.next_plan, 1):
+        lines.append(
+            f"{i}. {_code(p.agent)} on {_code(p.category)}: target {p.target} tests ({p.priority})"
+        )
+    return lines
+
+
+def _state_block(state: HandoffState) -> str:
+    text = json.dumps(state.model_dump(mode="json"), indent=2, ensure_ascii=True)
+    for char, escape in _JSON_ESCAPES.items():
+        text = text.replace(char, escape)
+    return f"{STATE_MARKER}\n{_fence(text, 'json')}"
+
+
+def render_handoff(state: HandoffState, path: Path | str | None = None) -> str:
+    """The handoff markdown; `path` is where it will live (for the resume command)."""
+    title = f"# Handoff: session {state.session} ({state.date.isoformat()})"
+    if state.interrupted:
+        title += " - INTERRUPTED"
+    sections = [
+        [title],
+        _where(state),
+        _status(state),
+        _agents(state),
+        _remaining(state),
+        _isolation(state),
+        _commands(state, path),
+        _plan(state),
+        ["## Notes", "", state.notes] if state.notes else [],
+        ["## Machine-readable state", "", _state_block(state)],
+    ]
+    return "\n\n".join("\n".join(s) for s in sections if s) + "\n"
+
+
+# --- writing and reading -------------------------------------------------------------------------
+
+
+def next_session_number(directory: Path) -> int:
+    numbers = [int(m.group(1)) for p in directory.iterdir() if (m := SESSION_FILE.match(p.name))]
+    return max(numbers, default=0) + 1
+
+
+def write_handoff(state: HandoffState, directory: Path) -> Path:
+    """Write `<date>-session-<n>.md`, n one past the highest session already in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    n = next_session_number(directory)
+    while True:
+        path = directory / f"{state.date.isoformat()}-session-{n}.md"
+        try:
+            with path.open("x", encoding="utf-8") as fh:
+                fh.write(render_handoff(state, path))
+            return path
+        except FileExistsError:
+            n += 1
+
+
+def parse_state(text: str) -> HandoffState | None:
+    """The state block of one of our handoffs; None when there is none."""
+    at = text.rfind(STATE_MARKER)
+    if at < 0:
+        return None
+    match = re.search(r"(`{3,})json\n(.*?)\n\1", text[at:], re.S)
+    if match is None:
+        raise ValueError("no ```json block after the state marker")
+    return HandoffState.model_validate(json.loads(match.group(2)))
+
+
+def view_of_state(state: HandoffState, path: Path | str | None) -> HandoffView:
+    """Our own state, seen through the contract's `handoff show` object."""
+    full = suite_command(state)
+    targeted = [targeted_command(state, c) for c in state.remaining if c.tests]
+    a = state.after
+    return HandoffView(
+        source="orchestrate",
+        test_command=full,
+        ignores=list(state.ignores),
+        deselect=list(state.deselect),
+        previous=PreviousCounts(**a.model_dump()),
+        categories=[
+            ViewCategory(
+                title=c.title,
+                category=c.id,
+                count=c.count,
+                tests=list(c.tests),
+                affected_files=list(c.affected_files),
+            )
+            for c in state.remaining
+        ],
+        commands=[full, *targeted],
+        state=state,
+        working_directory=state.repo,
+        branch=state.integration_branch,
+        slow_tests=[s.nodeid for s in state.slow_tests] + list(state.deselect),
+        pass_rate=a.pass_rate if a.total else None,
+    )
+
+
+def read_handoff(path: Path) -> HandoffView:
+    """Read a handoff: ours exactly from its state block, anyone else's by its prose."""
+    from orchestrator import handoff_parse
+
+    text = handoff_parse.load_text(path)
+    try:
+        state = parse_state(text)
+    except (ValueError, ValidationError) as exc:
+        view = handoff_parse.parse_handoff(text)
+        first = str(exc).splitlines()[0]
+        view.warnings.insert(0, f"the orchestrate state block is damaged ({first}); read as prose")
+        return view
+    if state is None:
+        return handoff_parse.parse_handoff(text)
+    return view_of_state(state, path)
+
+
+def staleness(
+    view: HandoffView, *, repo_head: str, commits_since: int | None, failing_now: set[str]
+) -> list[str]:
+    """Why the handoff may no longer describe the repo: new commits, fixed or new failures."""
+    lines: list[str] = []
+    base = view.state.base_commit if view.state else ""
+    if base and repo_head and not (repo_head.startswith(base) or base.startswith(repo_head)):
+        since = f"{commits_since} commits since" if commits_since is not None else "history differs"
+        lines.append(f"HEAD is {repo_head[:10]}, the handoff was written at {base[:10]} ({since})")
+    listed = {t for c in view.categories for t in c.tests}
+    fixed = sorted(listed - failing_now)
+    if fixed:
+        lines.append(
+            f"fixed since: {len(fixed)} tests the handoff lists as failing pass now: "
+            + _some(fixed)
+        )
+    if listed or view.source == "orchestrate":
+        new = sorted(failing_now - listed)
+        if new:
+            lines.append(
+                f"new failures: {len(new)} tests fail now that the handoff does not list: "
+                + _some(new)
+            )
+    return lines
+
+
+def _some(items: list[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")

@@ -1,0 +1,86 @@
+"""The planner's second half: one work order per category, and lanes that keep overlapping work apart."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from agents.base import agent_for
+from orchestrator.models import TriageReport, WorkOrder
+
+PRIORITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+
+class Plan(BaseModel):
+    orders: list[WorkOrder]
+    left: dict[str, str] = Field(default_factory=dict)  # category -> why no agent takes it
+
+
+def plan(
+    report: TriageReport,
+    *,
+    agents: set[str] | None = None,
+    model_available: bool = False,
+    first: list[str] | None = None,
+    notes: dict[str, str] | None = None,
+) -> Plan:
+    """Work orders in the order they should run: categories a handoff listed first, then priority."""
+    result = Plan(orders=[])
+    for category in report.categories:
+        agent = category.agent or agent_for(category.id)
+        if agents is not None and agent not in agents and category.id not in agents:
+            result.left[category.id] = f"not among --agents ({', '.join(sorted(agents))})"
+            continue
+        if agent == "llm" and not model_available:
+            result.left[category.id] = (
+                "no offline specialist; needs a model (set ANTHROPIC_API_KEY)"
+            )
+            continue
+        tests = set(category.tests)
+        result.orders.append(
+            WorkOrder(
+                category=category.id,
+                title=category.title,
+                tests=category.tests,
+                affected_files=category.affected_files,
+                root_cause=category.root_cause,
+                fix_strategy=category.fix_strategy,
+                priority=category.priority,
+                agent=agent,
+                target=category.count,
+                failures=[f for f in report.failures if f.nodeid in tests],
+                findings=[f for f in report.isolation if f.victim in tests],
+                notes=(notes or {}).get(category.id, ""),
+            )
+        )
+    listed = {cat: i for i, cat in enumerate(first or [])}
+    result.orders.sort(
+        key=lambda o: (listed.get(o.category, len(listed)), PRIORITY_RANK[o.priority], -o.target)
+    )
+    return result
+
+
+def lanes(orders: list[WorkOrder]) -> list[list[WorkOrder]]:
+    """Group orders that would touch the same files; each lane runs its orders one after another.
+
+    The files an order will touch are predicted from its affected files (the failing tests' files
+    and the repo files in their tracebacks). Orders sharing any file join one lane.
+    """
+    lane_of: list[int] = list(range(len(orders)))
+
+    def find(i: int) -> int:
+        while lane_of[i] != i:
+            lane_of[i] = lane_of[lane_of[i]]
+            i = lane_of[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, order in enumerate(orders):
+        for path in order.affected_files:
+            if path in owner:
+                lane_of[find(i)] = find(owner[path])
+            else:
+                owner[path] = i
+    grouped: dict[int, list[WorkOrder]] = {}
+    for i, order in enumerate(orders):
+        grouped.setdefault(find(i), []).append(order)
+    return list(grouped.values())

@@ -1,0 +1,526 @@
+"""The Textual viewer: renders the event stream and sends `Controls` commands; no domain logic.
+
+The core runs in a thread worker. Its events land in an inbox that the app drains on its own
+thread: at once for rare events, every `flush_interval` seconds for the per-test ones, so a fast
+suite costs one repaint per interval instead of one per test.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import ContentSwitcher, DataTable, Footer, ProgressBar, RichLog, Static
+
+from orchestrator.events import (
+    AgentUpdate,
+    Controls,
+    Emit,
+    Log,
+    PhaseStarted,
+    PlanReady,
+    RunFinished,
+    RunStarted,
+    SuiteFinished,
+    SuiteStarted,
+    TestFinished,
+    TestStarted,
+    _Event,
+)
+from orchestrator.logview import clock_time, fmt_counts
+from orchestrator.models import FAILING, Counts, Usage
+
+Work = Callable[[Emit, Controls], object]
+
+BEFORE_LABEL = "baseline"  # the suite run whose counts are "before"
+NOW_LABEL = "final"  # the whole-suite run on the integration branch
+ACTIVE = frozenset({"queued", "proposing", "verifying"})  # agent states a cancel can still reach
+LEVEL_STYLE = {"info": "", "warning": "warning", "error": "error"}  # theme variable names
+
+HELP = """\
+orchestrate: keys
+
+  q      stop the run gracefully, then leave (again: leave now)
+  d      show the selected agent's diff and verification output
+  l      show and focus the log (again: hide it)
+  c      cancel the selected agent
+  ↑ ↓    select an agent
+  ?      this help (escape closes)
+"""
+
+
+class _Flush(Message):
+    """Events are waiting in the inbox."""
+
+
+class _WorkDone(Message):
+    def __init__(self, result: object, error: BaseException | None) -> None:
+        super().__init__()
+        self.result = result
+        self.error = error
+
+
+@dataclass
+class _Suite:
+    label: str
+    total: int | None
+    done: int = 0
+    passed: int = 0
+    failed: int = 0
+    current: str = ""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Static {
+        width: auto; height: auto; padding: 1 2;
+        background: $panel; border: round $accent;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(Content(HELP), id="help")
+
+    def action_close(self) -> None:
+        self.dismiss()
+
+
+class OrchestrateApp(App[object]):
+    """Watches one run. After it exits, `result` holds what `work` returned, `error` what it raised."""
+
+    TITLE = "orchestrate"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("d", "diff", "Diff"),
+        Binding("l", "toggle_log", "Log"),
+        Binding("c", "cancel_agent", "Cancel agent"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+    CSS = """
+    #header { height: 1; padding: 0 1; background: $panel; color: $foreground; }
+    #status { height: 1; padding: 0 1; color: $text-muted; }
+    #suite { height: 2; padding: 0 1; display: none; }
+    #suite.running { display: block; }
+    #suite-row { height: 1; }
+    #suite-label { width: auto; padding-right: 1; }
+    #suite-bar { width: auto; padding-right: 1; }
+    #suite-counts { width: 1fr; }
+    #suite-now { height: 1; color: $text-muted; }
+    #summary {
+        height: auto; max-height: 12; padding: 0 1; display: none;
+        border-top: solid $success; border-title-align: left;
+    }
+    #summary.shown { display: block; }
+    DataTable, #bottom {
+        height: 1fr; min-height: 4;
+        border-top: solid $primary-muted; border-title-align: left;
+    }
+    DataTable:focus, #bottom:focus-within { border-top: solid $accent; }
+    #bottom.hidden { display: none; }
+    #log, #detail { height: 1fr; }
+    #detail-body { padding: 0 1; }
+    """
+
+    def __init__(
+        self,
+        work: Work | None = None,
+        controls: Controls | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        flush_interval: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.controls = controls or Controls()
+        self.result: object = None
+        self.error: BaseException | None = None
+        self._work = work
+        self._clock = clock
+        self._flush_interval = flush_interval
+        self._inbox: list[_Event] = []
+        self._inbox_lock = threading.Lock()
+        self._working = False
+        self._stopping = False
+        self._run: RunStarted | None = None
+        self._phase: PhaseStarted | None = None
+        self._suites: dict[str, _Suite] = {}  # running suites, in start order
+        self._before: Counts | None = None
+        self._now: Counts | None = None
+        self._finished: RunFinished | None = None
+        self._agents: dict[str, AgentUpdate] = {}  # category -> latest update
+        self._diffs: dict[str, str] = {}  # category -> latest diff
+        self._outputs: dict[str, str] = {}  # category -> latest verification output
+        self._usage: dict[str, Usage] = {}  # category -> the agent's usage so far
+
+    # --- layout ----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="header")
+        yield Static(id="status")
+        with Vertical(id="suite"):
+            with Horizontal(id="suite-row"):
+                yield Static(id="suite-label")
+                yield ProgressBar(id="suite-bar", show_eta=False)
+                yield Static(id="suite-counts")
+            yield Static(id="suite-now")
+        yield Static(id="summary")
+        yield DataTable(id="plan", cursor_type="none")
+        yield DataTable(id="agents", cursor_type="row")
+        with ContentSwitcher(id="bottom", initial="log"):
+            yield RichLog(id="log", max_lines=2000, wrap=True)
+            with VerticalScroll(id="detail"):
+                yield Static(id="detail-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        plan = self.query_one("#plan", DataTable)
+        plan.border_title = "Plan"
+        plan.can_focus = False
+        plan.add_column("category", key="category")
+        plan.add_column("tests", key="count")
+        plan.add_column("priority", key="priority")
+        plan.add_column("agent", key="agent")
+        plan.add_column("title", key="title")
+        agents = self.query_one("#agents", DataTable)
+        agents.border_title = "Agents"
+        for key in ("category", "agent", "status", "attempt", "fixed", "branch"):
+            agents.add_column(key, key=key)
+        self.query_one("#bottom").border_title = "Log"
+        self.query_one("#summary").border_title = "Summary"
+        agents.focus()
+        self._refresh()
+        self.set_interval(self._flush_interval, self._drain)
+        self.set_interval(1.0, self._show_header)
+        if self._work is not None:
+            self._working = True
+            self.run_worker(self._run_work, thread=True, name="orchestrate", exit_on_error=False)
+
+    # --- events in ---------------------------------------------------------------------------
+
+    def _run_work(self) -> None:
+        assert self._work is not None
+        result: object = None
+        error: BaseException | None = None
+        try:
+            result = self._work(self.emit, self.controls)
+        except Exception as exc:  # handed to the CLI through `error`
+            error = exc
+        self.post_message(_WorkDone(result, error))
+
+    def emit(self, event: _Event) -> None:
+        """The `Emit` the core calls, from any thread."""
+        with self._inbox_lock:
+            self._inbox.append(event)
+        if not isinstance(event, TestStarted | TestFinished):
+            self.post_message(_Flush())
+
+    def feed(self, event: _Event) -> None:
+        """Render one event now; call from the app's thread (tests, replays)."""
+        self._apply(event)
+        self._refresh()
+
+    @on(_Flush)
+    def _on_flush(self) -> None:
+        self._drain()
+
+    @on(_WorkDone)
+    def _on_work_done(self, message: _WorkDone) -> None:
+        self._drain()
+        self._working = False
+        self.result, self.error = message.result, message.error
+        if message.error is not None:
+            self._log(f"run failed: {message.error}", "error")
+        if self._stopping:
+            self.exit(self.result)
+            return
+        self._show_summary()
+        self._refresh()
+
+    def _drain(self) -> None:
+        with self._inbox_lock:
+            events, self._inbox = self._inbox, []
+        if events:
+            for event in events:
+                self._apply(event)
+            self._refresh()
+
+    def _apply(self, event: _Event) -> None:
+        match event:
+            case RunStarted():
+                self._run = event
+            case PhaseStarted():
+                self._phase = event
+                detail = f": {event.detail}" if event.detail else ""
+                self._log(f"{event.phase}{detail}", "accent", event.at)
+            case SuiteStarted():
+                self._suites[event.label] = _Suite(event.label, event.total)
+            case TestStarted():
+                if suite := self._suites.get(event.label):
+                    suite.current = event.nodeid
+            case TestFinished():
+                if suite := self._suites.get(event.label):
+                    suite.done += 1
+                    suite.passed += event.outcome in ("passed", "xpassed")
+                    suite.failed += event.outcome in FAILING
+            case SuiteFinished():
+                self._suites.pop(event.label, None)
+                if event.label == BEFORE_LABEL and self._before is None:
+                    self._before = event.counts
+                elif event.label == NOW_LABEL:
+                    self._now = event.counts
+                self._log(f"suite {event.label}: {fmt_counts(event.counts)}", at=event.at)
+            case PlanReady():
+                self._show_plan(event)
+            case AgentUpdate():
+                self._update_agent(event)
+            case Log():
+                self._log(event.message, LEVEL_STYLE[event.level], event.at)
+            case RunFinished():
+                self._finished = event
+                self._before, self._now = event.before, event.after
+                self._suites.clear()
+                self._show_summary()
+
+    def _show_plan(self, event: PlanReady) -> None:
+        plan = self.query_one("#plan", DataTable)
+        plan.clear()
+        for c in event.categories:
+            plan.add_row(
+                Text(c.id), c.count, c.priority, Text(c.agent or "-"), Text(c.title), key=c.id
+            )
+        self._log(f"plan: {len(event.categories)} categories", at=event.at)
+
+    def _update_agent(self, event: AgentUpdate) -> None:
+        previous = self._agents.get(event.category)
+        self._agents[event.category] = event
+        if event.diff is not None:
+            self._diffs[event.category] = event.diff
+        if event.verify_output is not None:
+            self._outputs[event.category] = event.verify_output
+        if event.usage is not None:
+            self._usage[event.category] = event.usage
+        fixed = f"{event.fixed}/{event.target}" if event.target else ""
+        cells = {
+            "category": Text(event.category),
+            "agent": Text(event.agent),
+            "status": status_text(event.status),
+            "attempt": event.attempt or "",
+            "fixed": fixed,
+            "branch": Text(event.branch),
+        }
+        agents = self.query_one("#agents", DataTable)
+        if previous is None:
+            agents.add_row(*cells.values(), key=event.category)
+        else:
+            for column, value in cells.items():
+                agents.update_cell(event.category, column, value, update_width=True)
+        changed = previous is None or (previous.status, previous.attempt) != (
+            event.status,
+            event.attempt,
+        )
+        if changed and event.status != "queued":
+            reason = f": {event.reason}" if event.reason else ""
+            style = "error" if event.status in ("rejected", "error") else ""
+            self._log(f"{event.category}: {status_text(event.status)}{reason}", style, event.at)
+        if self._detail_shown() and self._selected() == event.category:
+            self._show_detail()
+
+    # --- views -------------------------------------------------------------------------------
+
+    def _refresh(self) -> None:
+        self._show_header()
+        self._show_status()
+        self._show_suite()
+
+    def _show_header(self) -> None:
+        parts: list[str | tuple[str, str]] = [("orchestrate", "bold")]
+        if self._run is not None:
+            end = self._finished.at if self._finished else self._clock()
+            parts += [
+                f"  {Path(self._run.repo).name}",
+                f" · {self._run.session}",
+                f" · {self._run.base_commit[:8]}",
+                f" · {elapsed(end - self._run.at)}",
+            ]
+        usage = sum(self._usage.values(), Usage())
+        model = (self._run.model if self._run else None) or usage.model
+        if model:
+            parts.append(f" · {model}")
+        if self._usage:
+            parts.append(f" ${usage.cost_usd:.2f}")
+        if self._stopping:
+            parts.append(("  stopping…", "bold $warning"))
+        self.query_one("#header", Static).update(Content.assemble(*parts))
+
+    def _show_status(self) -> None:
+        parts: list[str | tuple[str, str]] = []
+        if self._finished is not None:
+            parts.append(("finished", "bold $success"))
+        elif self._phase is not None:
+            detail = f": {self._phase.detail}" if self._phase.detail else ""
+            parts.append(f"{self._phase.phase}{detail}")
+        if self._before is not None:
+            now = f"{self._now.pass_rate:.1%}" if self._now else "…"
+            parts.append(f"   pass rate {self._before.pass_rate:.1%} → {now}")
+        self.query_one("#status", Static).update(Content.assemble(*parts))
+
+    def _show_suite(self) -> None:
+        box = self.query_one("#suite")
+        box.set_class(bool(self._suites), "running")
+        if not self._suites:
+            return
+        suite = list(self._suites.values())[-1]
+        more = f" (+{len(self._suites) - 1} more)" if len(self._suites) > 1 else ""
+        self.query_one("#suite-label", Static).update(Content(f"{suite.label}{more}"))
+        self.query_one("#suite-bar", ProgressBar).update(total=suite.total, progress=suite.done)
+        of = f"/{suite.total}" if suite.total is not None else ""
+        counts = Content.assemble(
+            f"{suite.done}{of} tests  ",
+            (f"{suite.passed} passed", "$success"),
+            "  ",
+            (f"{suite.failed} failing", "$error" if suite.failed else ""),
+        )
+        self.query_one("#suite-counts", Static).update(counts)
+        self.query_one("#suite-now", Static).update(Content(f"now: {suite.current}"))
+
+    def _show_summary(self) -> None:
+        lines: list[Content] = []
+        if self._finished is not None:
+            done = self._finished
+            remaining = ", ".join(f"{c.id} ({c.count})" for c in done.remaining) or "nothing"
+            lines += [
+                Content(f"Pass rate: {fmt_counts(done.before)} → {fmt_counts(done.after)}"),
+                Content(f"Merged: {', '.join(done.merged) or 'nothing'}"),
+            ]
+            if done.integration_branch:
+                lines.append(Content(f"Integration branch: {done.integration_branch}"))
+            lines += [Content(f"Left: {remaining}"), Content(f"Handoff: {done.handoff}")]
+        if self.error is not None:
+            lines.append(Content.styled(f"Run failed: {self.error}", "bold $error"))
+        elif self._finished is None and not self._working:
+            lines.append(Content("The run ended without a result."))
+        if not self._working:
+            lines.append(Content.styled("Press q to leave.", "$text-muted"))
+        summary = self.query_one("#summary", Static)
+        summary.update(Content("\n").join(lines))
+        summary.add_class("shown")
+        self.query_one("#plan").display = False
+
+    def _show_detail(self) -> None:
+        category = self._selected()
+        body = self.query_one("#detail-body", Static)
+        if category is None:
+            body.update(Content("No agent selected."))
+            return
+        event = self._agents[category]
+        parts: list[str | tuple[str, str]] = [
+            (category, "bold"),
+            f" ({event.agent}): {status_text(event.status)}\n",
+        ]
+        if event.reason:
+            parts.append(f"{event.reason}\n")
+        parts.append(("\ndiff\n", "bold"))
+        for line in (self._diffs.get(category) or "(no diff yet)").splitlines():
+            parts.append((f"{line}\n", diff_style(line)))
+        parts.append(("\nverification\n", "bold"))
+        parts.append(self._outputs.get(category) or "(not verified yet)")
+        body.update(Content.assemble(*parts))
+        self.query_one("#bottom").border_title = f"Agent {category}"
+
+    def _log(self, message: str, style: str = "", at: float | None = None) -> None:
+        stamp = clock_time(at if at is not None else self._clock())
+        colour = self.get_css_variables().get(style, "") if style else ""
+        line = Text(f"{stamp} ", style="dim")
+        line.append(message, style=colour)
+        self.query_one("#log", RichLog).write(line)
+
+    def _selected(self) -> str | None:
+        agents = self.query_one("#agents", DataTable)
+        if agents.row_count == 0:
+            return None
+        return agents.coordinate_to_cell_key(agents.cursor_coordinate).row_key.value
+
+    def _detail_shown(self) -> bool:
+        return self.query_one("#bottom", ContentSwitcher).current == "detail"
+
+    def on_data_table_row_highlighted(self, _message: DataTable.RowHighlighted) -> None:
+        if self._detail_shown():
+            self._show_detail()
+
+    def on_data_table_row_selected(self, _message: DataTable.RowSelected) -> None:
+        self.action_diff()
+
+    # --- commands out ------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        """Ask the core to stop and leave when it returns; a second press leaves at once."""
+        if not self._working or self._stopping:
+            self.exit(self.result)
+            return
+        self._stopping = True
+        self.controls.request_stop()
+        self._log("stop requested: finishing the current step…", "warning")
+        self._refresh()
+
+    def action_diff(self) -> None:
+        bottom = self.query_one("#bottom", ContentSwitcher)
+        bottom.remove_class("hidden")
+        bottom.current = "detail"
+        self._show_detail()
+
+    def action_toggle_log(self) -> None:
+        bottom = self.query_one("#bottom", ContentSwitcher)
+        log = self.query_one("#log", RichLog)
+        if bottom.current == "log" and log.has_focus and not bottom.has_class("hidden"):
+            bottom.add_class("hidden")
+            self.query_one("#agents").focus()
+            return
+        bottom.remove_class("hidden")
+        bottom.current = "log"
+        bottom.border_title = "Log"
+        log.focus()
+
+    def action_cancel_agent(self) -> None:
+        category = self._selected()
+        if category is None or self._agents[category].status not in ACTIVE:
+            self.notify("No running agent selected.", severity="warning")
+            return
+        self.controls.cancel(category)
+        self._log(f"{category}: cancel requested", "warning")
+        self.notify(f"Cancelling {category}.")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+
+def status_text(status: str) -> str:
+    return status.replace("_", " ")
+
+
+def diff_style(line: str) -> str:
+    if line.startswith(("+++", "---")):
+        return "bold"
+    if line.startswith("+"):
+        return "$success"
+    if line.startswith("-"):
+        return "$error"
+    if line.startswith("@@"):
+        return "$accent"
+    return ""
+
+
+def elapsed(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

@@ -1,0 +1,158 @@
+"""The docker preflight and watchdog, against a fake `docker` executable that keeps state in JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.docker import Watchdog, containers_from_failures, ensure_running
+from orchestrator.models import Failure
+
+FAKE_DOCKER = """
+    #!{python}
+    import json, os, sys
+    from pathlib import Path
+
+
+    def save(state):
+        tmp = state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, state_file)  # atomic: the test reads the file concurrently
+
+
+    state_file = Path({state!r})
+    state = json.loads(state_file.read_text())
+    verb, *args = sys.argv[1:]
+    name = args[-1]
+    containers = state["containers"]
+    state.setdefault("calls", []).append([verb, *args])
+    if name not in containers:
+        save(state)
+        sys.exit(f"Error: No such container: {{name}}")
+    if verb == "inspect":
+        status = containers[name]
+        print("true" if "Running" in args[1] and status == "running" else status if "Status" in args[1] else "false")
+    elif verb == "unpause":
+        if name in state.get("broken", []) or containers[name] != "paused":
+            save(state)
+            sys.exit(f"Error response from daemon: Container {{name}} is not paused")
+        containers[name] = "running"
+    elif verb == "pause":
+        containers[name] = "paused"
+    elif verb == "start":
+        containers[name] = "running"
+    elif verb == "stop":
+        containers[name] = "exited"
+    save(state)
+    """
+
+
+def fake_docker(
+    tmp_path: Path, containers: dict[str, str], broken: list[str] | None = None
+) -> tuple[Path, Path]:
+    """A `docker` executable in tmp_path/bin and the JSON file holding its containers' states."""
+    state = tmp_path / "docker-state.json"
+    state.write_text(json.dumps({"containers": containers, "broken": broken or []}))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    docker = bin_dir / "docker"
+    docker.write_text(
+        textwrap.dedent(FAKE_DOCKER.format(python=sys.executable, state=str(state))).lstrip()
+    )
+    docker.chmod(0o755)
+    return docker, state
+
+
+def states(state: Path) -> dict[str, str]:
+    return json.loads(state.read_text())["containers"]
+
+
+@pytest.fixture
+def docker_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    _, state = fake_docker(
+        tmp_path, {"cos_redis": "paused", "cos_db": "exited", "cos_api": "running"}
+    )
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{Path(sys.executable).parent}:/usr/bin:/bin")
+    return state
+
+
+def test_containers_from_failures_reads_cli_and_status_messages() -> None:
+    def failure(message: str) -> Failure:
+        return Failure(
+            nodeid="t.py::t",
+            outcome="failed",
+            category="docker_lifecycle",
+            signature="s",
+            message=message,
+        )
+
+    failures = [
+        failure(
+            "subprocess.CalledProcessError: Command '['/usr/local/bin/docker', 'unpause', 'cos_redis']' returned non-zero exit status 1."
+        ),
+        failure("RuntimeError: Container cos_db is paused"),
+        failure("ConnectionError: Error 111 connecting to localhost:6379. Connection refused."),
+        failure("Command '['docker', 'pause', 'cos_redis']' returned non-zero exit status 1."),
+    ]
+    assert containers_from_failures(failures) == ["cos_redis", "cos_db"]
+
+
+def test_preflight_unpauses_and_starts_and_reports(docker_on_path: Path) -> None:
+    repairs = ensure_running(["cos_redis", "cos_db", "cos_api", "gone"])
+    assert [(r.container, r.was, r.action) for r in repairs] == [
+        ("cos_redis", "paused", "unpaused"),
+        ("cos_db", "exited", "started"),
+        ("cos_api", "running", "none"),
+        ("gone", "missing", "none"),
+    ]
+    assert "No such container" in repairs[3].detail
+    assert states(docker_on_path) == {
+        "cos_redis": "running",
+        "cos_db": "running",
+        "cos_api": "running",
+    }
+
+
+def test_preflight_reports_a_failing_unpause(tmp_path: Path) -> None:
+    docker, state = fake_docker(tmp_path, {"cos_redis": "paused"}, broken=["cos_redis"])
+    [repair] = ensure_running(["cos_redis"], docker=str(docker))
+    assert (repair.was, repair.action) == ("paused", "failed")
+    assert "docker unpause cos_redis failed" in repair.detail
+    assert "not paused" in repair.detail
+    assert states(state) == {"cos_redis": "paused"}
+
+
+def test_watchdog_repairs_a_container_paused_mid_run(tmp_path: Path) -> None:
+    docker, state = fake_docker(tmp_path, {"cos_redis": "running"})
+    with Watchdog(["cos_redis"], docker=str(docker), interval_s=0.05) as watchdog:
+        time.sleep(0.2)
+        assert watchdog.repairs == []  # nothing to do while it runs
+        subprocess.run([str(docker), "pause", "cos_redis"], check=True)  # a test never resumes it
+        deadline = time.monotonic() + 10
+        while states(state)["cos_redis"] != "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    repairs = watchdog.stop()
+    assert states(state)["cos_redis"] == "running"
+    assert [(r.container, r.was, r.action) for r in repairs] == [
+        ("cos_redis", "paused", "unpaused")
+    ]
+    assert watchdog._thread is None
+
+
+def test_docker_missing_is_a_note_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    [repair] = ensure_running(["cos_redis"])
+    assert (repair.container, repair.action) == ("cos_redis", "none")
+    assert "not found" in repair.detail
+    assert ensure_running([], docker=str(tmp_path / "nope")) == []
+    with Watchdog(["cos_redis"], docker=str(tmp_path / "nope"), interval_s=0.01) as watchdog:
+        time.sleep(0.05)
+    assert watchdog.repairs == []
