@@ -264,3 +264,12 @@ class _Replacer(cst.CSTTransformer):
 def replace_nodes(module: cst.Module, mapping: dict[cst.CSTNode, cst.CSTNode]) -> cst.Module:
     """Swap several original nodes for new ones in one pass (deep_replace loses node identity)."""
     return module.visit(_Replacer(mapping))
+
+
+def append_code(module: cst.Module, source: str) -> cst.Module:
+    """`source` appended to the module, two blank lines apart from what is already there."""
+    added = list(cst.parse_module(source.strip("\n") + "\n").body)
+    if module.body and added:
+        blank = [cst.EmptyLine(), cst.EmptyLine()]
+        added[0] = added[0].with_changes(leading_lines=[*blank, *added[0].leading_lines])
+    return module.with_changes(body=[*module.body, *added])

@@ -206,7 +206,8 @@ def with_import(module: cst.Module, name: str) -> cst.Module:
         index = import_position(body)
         body.insert(index, line.with_changes(leading_lines=blank if index else []))
         if index + 1 < len(body) and not body[index + 1].leading_lines:
-            body[index + 1] = body[index + 1].with_changes(leading_lines=blank)
+            gap = 2 if isinstance(body[index + 1], cst.ClassDef | cst.FunctionDef) else 1
+            body[index + 1] = body[index + 1].with_changes(leading_lines=blank * gap)
     return module.with_changes(body=body)
 
 

@@ -48,6 +48,7 @@ class ModelClass:
     columns: list[Column] = field(default_factory=list)
     init_params: list[str] | None = None  # the parameters of its own __init__, if it has one
     init_kwargs: str | None = None  # the name of that __init__'s `**kwargs`
+    init_sets: set[str] = field(default_factory=set)  # string constants in it: attributes it sets
 
 
 class ModelDefaults:
@@ -140,6 +141,7 @@ def _read_class(node: cst.ClassDef, path: str, assigned: set[str]) -> ModelClass
             model.init_params = [p.name.value for p in stmt.params.params]
             star = stmt.params.star_kwarg
             model.init_kwargs = star.name.value if star else None
+            model.init_sets = _strings_in(stmt)
         if not isinstance(stmt, cst.SimpleStatementLine):
             continue
         for small in stmt.body:
@@ -149,6 +151,18 @@ def _read_class(node: cst.ClassDef, path: str, assigned: set[str]) -> ModelClass
             elif target and isinstance(value, cst.Call) and _callee(value) in COLUMN_FACTORIES:
                 model.columns.append(_read_column(target, annotation, value, assigned))
     return model
+
+
+def _strings_in(node: cst.CSTNode) -> set[str]:
+    """String constants in a function: `kwargs.setdefault("active", ...)` names what it sets."""
+    found: set[str] = set()
+
+    class Walk(cst.CSTVisitor):
+        def visit_SimpleString(self, s: cst.SimpleString) -> None:
+            found.add(_string(s) or "")
+
+    node.visit(Walk())
+    return found
 
 
 def _assignment(small: cst.BaseSmallStatement) -> tuple[str | None, Any, Any]:
@@ -279,7 +293,7 @@ def _plan(
     """(attribute, default code) pairs the model's constructor should fill in."""
     plan = []
     for column in _inherited(model, classes, {model.name}):
-        if column.attr in (model.init_params or []):
+        if column.attr in (model.init_params or []) or column.attr in model.init_sets:
             continue
         if column.default is not None:
             plan.append((column.attr, column.default))

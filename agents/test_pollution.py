@@ -278,7 +278,11 @@ def _restore_fixture(
             f"{nodeid}: no state mutation in the test, and unclear what to reset ({told})"
         )
         return []
-    module = _cst.parse(conftest) if conftest.is_file() else cst.parse_module("")
+    module = (
+        _cst.parse(conftest)
+        if conftest.is_file()
+        else cst.parse_module("import os\n\nimport pytest\n")
+    )
     if module is None:
         problems.append(f"{nodeid}: {_cst.relative(worktree, conftest)} does not parse")
         return []
@@ -287,9 +291,9 @@ def _restore_fixture(
     for name, source, imports in fixtures:
         if name in existing:
             continue
-        doc = f'    """{nodeid} leaves this behind through the code it calls; put it back after every test."""\n'
+        doc = f'    """Restore what {nodeid} leaves behind via the code it calls."""\n'
         text = source.replace("__DOC__\n", doc)
-        module = module.with_changes(body=[*module.body, *cst.parse_module(text).body])
+        module = _cst.append_code(module, text)
         for imported in ("os", "pytest", *imports):
             module = _cst.add_import(module, imported)
         existing.add(name)
@@ -318,7 +322,7 @@ def _fixtures_for(worktree: Path, leak: str) -> list[tuple[str, str, list[str]]]
                 else:
                     os.environ["{var}"] = saved
             """
-        return [(name, "\n\n" + textwrap.dedent(source).lstrip("\n"), [])]
+        return [(name, textwrap.dedent(source), [])]
     if _CWD_LEAK.search(leak):
         source = """
             @pytest.fixture(autouse=True)
@@ -328,7 +332,7 @@ def _fixtures_for(worktree: Path, leak: str) -> list[tuple[str, str, list[str]]]
                 yield
                 os.chdir(saved)
             """
-        return [("_restore_cwd", "\n\n" + textwrap.dedent(source).lstrip("\n"), [])]
+        return [("_restore_cwd", textwrap.dedent(source), [])]
     if match := _ATTR_LEAK.search(leak):
         owner, _, attr = match.group(1).rpartition(".")
         if _cst.module_file(worktree, owner) is None:
@@ -342,5 +346,5 @@ def _fixtures_for(worktree: Path, leak: str) -> list[tuple[str, str, list[str]]]
                 yield
                 {owner}.{attr} = saved
             """
-        return [(name, "\n\n" + textwrap.dedent(source).lstrip("\n"), [owner])]
+        return [(name, textwrap.dedent(source), [owner])]
     return []

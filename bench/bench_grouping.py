@@ -12,7 +12,7 @@ from pathlib import Path
 
 from orchestrator.models import Frame, SuiteRun, TestResult
 from orchestrator.rules import _first_text_rule
-from orchestrator.triage import is_repo_path, normalise, triage
+from orchestrator.triage import _parsed, is_repo_path, normalise, triage
 
 N = 10_000
 TARGET_S = 1.0
@@ -123,17 +123,18 @@ def build_results(n: int = N, seed: int = 7) -> list[TestResult]:
 
 def main() -> None:
     run = SuiteRun(command=["pytest"], cwd="/repo", results=build_results(), duration_s=240.0)
-    timings = []
+    walls, cpus = [], []
     for _ in range(3):
-        for cached in (_first_text_rule, is_repo_path, normalise):
+        for cached in (_first_text_rule, _parsed, is_repo_path, normalise):
             cached.cache_clear()  # time a cold start, as the CLI sees it
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         report = triage(run, Path("/repo"), "uv run pytest")
-        timings.append(time.perf_counter() - start)
-    best = min(timings)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    best = min(walls)
     print(
-        f"triage() on {len(run.results)} failures: best of 3 = {best:.3f} s "
-        f"({best / TARGET_S:.2f}x the {TARGET_S:.0f} s target)"
+        f"triage() on {len(run.results)} failures: best of 3 = {best:.3f} s wall, "
+        f"{min(cpus):.3f} s CPU ({best / TARGET_S:.2f}x the {TARGET_S:.0f} s target)"
     )
     print(
         f"{len(report.categories)} categories, "

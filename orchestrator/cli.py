@@ -149,8 +149,8 @@ def _execute(args, options, previous, *, resume: bool):
             controls=controls,
         )
         app.run()
-        if isinstance(app.result, BaseException):
-            raise app.result
+        if app.error is not None:
+            raise app.error
         return app.result
     from orchestrator.logview import PlainLog
 

@@ -25,6 +25,7 @@ class TargetConfig(BaseModel):
     deselect: list[str] = Field(default_factory=list)
     timeout: float | None = None
     containers: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)  # set for every run of the suite
 
     model_config = {"populate_by_name": True, "extra": "ignore"}
 
@@ -66,7 +67,7 @@ def run_spec(
     """The RunSpec for the user's repository, options first, then its configuration."""
     config = load_config(repo)
     command = resolve_command(repo, test_cmd, config)
-    env = {}
+    env = dict(config.env)
     if command[0] == "uv":
         # Worktrees must use the user's environment, never a fresh one uv would install.
         env["UV_PROJECT_ENVIRONMENT"] = str(repo / ".venv")

@@ -26,6 +26,7 @@ FILES: dict[str, str] = {
         [tool.orchestrator]
         test-cmd = "{python} -m pytest"
         timeout = 5
+        env = { PYTEST_DISABLE_PLUGIN_AUTOLOAD = "1" }
 
         [tool.pytest.ini_options]
         testpaths = ["tests"]
@@ -219,12 +220,12 @@ FILES: dict[str, str] = {
 
 
         def test_create_item(shared_db):
-            status = create_item(shared_db, "widget", 9.5)
+            status = create_item(shared_db, name="widget", price=9.5)
             assert status == 201
 
 
         def test_create_cheap_item(shared_db):
-            assert create_item(shared_db, "gadget", 1.0) == 201
+            assert create_item(shared_db, name="gadget", price=1.0) == 201
     """,
     "tests/test_notify.py": """
         from unittest.mock import patch

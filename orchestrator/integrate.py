@@ -10,7 +10,9 @@ from orchestrator.runner import run_suite
 
 
 def integration_branch(session: str) -> str:
-    return f"orchestrate/{session}"
+    """`orchestrate/<session>/integration`: git cannot hold `orchestrate/<session>` as a branch
+    next to the agents' `orchestrate/<session>/<category>` branches."""
+    return f"orchestrate/{session}/integration"
 
 
 def integrate(

@@ -99,7 +99,11 @@ class _Session:
     leaks: dict[str, list[str]] = field(default_factory=dict)  # seen in our own small runs
 
     def run(
-        self, select: list[str] | None, why: str, record_leaks: bool = False, seed: int | None = None
+        self,
+        select: list[str] | None,
+        why: str,
+        record_leaks: bool = False,
+        seed: int | None = None,
     ) -> SuiteRun:
         self.runs += 1
         self.emit(Log(message=f"isolation run {self.runs}: {why}"))
@@ -116,7 +120,9 @@ class _Session:
                 self.leaks.setdefault(r.nodeid, r.leaks)
         return suite
 
-    def outcomes(self, select: list[str], why: str, record_leaks: bool = False) -> dict[str, TestResult]:
+    def outcomes(
+        self, select: list[str], why: str, record_leaks: bool = False
+    ) -> dict[str, TestResult]:
         return self.run(select, why, record_leaks).by_id()
 
     def log(self, message: str) -> None:
@@ -352,7 +358,9 @@ def _minimize(session: _Session, s: _Search, leaks: dict[str, list[str]]) -> Iso
     session.log(f"no single culprit for {s.victim}: searching for a combination")
     try:
         if not reacts(suspects):
-            return _finding(s, [], leaks, "unresolved", "the tests before it no longer break it: flaky?")
+            return _finding(
+                s, [], leaks, "unresolved", "the tests before it no longer break it: flaky?"
+            )
         culprits = sorted(find([], suspects), key=position.__getitem__)
     except _OutOfBudget:
         return _finding(s, [], leaks, "unresolved", f"no culprit set found within {budget} runs")
@@ -383,7 +391,7 @@ def _finding(
 
 def _leak_text(culprit: str, leaks: dict[str, list[str]]) -> str:
     """State the culprit left behind; env, attributes, cwd and files say more than imports."""
-    lines = leaks.get(culprit) or []
+    lines = [line for line in leaks.get(culprit) or [] if not line.startswith("PYTEST_")]
     strong = [line for line in lines if not line.startswith("modules newly imported")]
     return "; ".join((strong or lines)[:3]) or NO_LEAK
 
@@ -405,7 +413,9 @@ def _find_polluters(
     for victim in victims[max_victims:]:
         findings.append(
             IsolationFinding(
-                victim=victim, kind="unresolved", note=f"not bisected: over max_victims={max_victims}"
+                victim=victim,
+                kind="unresolved",
+                note=f"not bisected: over max_victims={max_victims}",
             )
         )
     return findings

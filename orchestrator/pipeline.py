@@ -137,7 +137,7 @@ def diagnose(ctx: RunContext, base: str, run: SuiteRun) -> TriageReport:
 def final_run(ctx: RunContext, rev: str) -> SuiteRun:
     from orchestrator.runner import run_suite
 
-    ctx.emit(PhaseStarted(phase="final", detail=rev[:10]))
+    ctx.emit(PhaseStarted(phase="final", detail=rev))
     with checkout(ctx, rev, "final") as path:
         return run_suite(in_worktree(ctx.spec, path), ctx.emit, label="final")
 

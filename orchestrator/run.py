@@ -55,7 +55,9 @@ def run(
             raise Cancelled(
                 f"run {options.session} stopped; resume with `orchestrate run {repo.root} --resume {options.session}`"
             ) from None
-    return report_of(ctx, state)
+    report = report_of(ctx, state)
+    pipeline.finish(ctx, report)
+    return report
 
 
 def saved_options(repo_path: str, session: str) -> RunOptions:

@@ -221,6 +221,7 @@ def _watch(
                         running,
                         "timeout",
                         f"test ran past the {spec.timeout_s:g} s timeout and was stopped",
+                        spec.timeout_s,
                     )
                 )
                 emit(
@@ -294,9 +295,10 @@ def _attach_leaks(chunk: _Chunk, event: dict) -> None:
             return
 
 
-def _stopped(nodeid: str, outcome: str, message: str) -> TestResult:
+def _stopped(nodeid: str, outcome: str, message: str, duration_s: float = 0.0) -> TestResult:
     return TestResult(
         nodeid=nodeid,
+        duration_s=duration_s,
         outcome=outcome,
         when="call",
         message=message,

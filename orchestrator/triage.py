@@ -24,6 +24,7 @@ from agents.base import agent_for
 from orchestrator.models import (
     Category,
     Failure,
+    Frame,
     IsolationFinding,
     IsolationResult,
     SlowTest,
@@ -40,10 +41,10 @@ LONGREPR_CHARS = 4000
 LONGREPR_SAMPLE = 200  # tracebacks scanned per category for ids, URLs, patch targets
 AFFECTED_FILES = 50
 LARGE_GROUP = 20
+SLOW_S = 0.1  # a test faster than this is never worth listing as slow
 
 _TEST_FILE = re.compile(r"(?:^|/)(?:test_[^/]*|[^/]*_test)\.py$")
 _ABSOLUTE = re.compile(r"^(?:/|[A-Za-z]:[\\/]|<)")
-# A virtualenv inside the repo is still not the repo's code.
 _THIRD_PARTY = re.compile(r"(?:^|/)(?:site-packages|dist-packages|\.?venv|\.tox|\.nox)/")
 
 # Applied in order: UUIDs and paths before quotes and numbers eat their parts.
@@ -72,11 +73,12 @@ _NORMALISERS: list[tuple[re.Pattern[str], str]] = [
 
 @lru_cache(maxsize=16384)
 def is_repo_path(path: str) -> bool:
-    """Frames inside the repo are recorded relative; site-packages and stdlib are absolute."""
+    """Frames inside the repo are recorded relative (stdlib, site-packages absolute), but a
+    virtualenv inside the repo is relative too and still not the repo's code."""
     return not _ABSOLUTE.match(path) and not _THIRD_PARTY.search(path)
 
 
-def _repo_frames(result: TestResult) -> list:
+def _repo_frames(result: TestResult) -> list[Frame]:
     return [f for f in result.frames if is_repo_path(f.path)]
 
 
@@ -98,6 +100,10 @@ def normalise(line: str) -> str:
     for pattern, replacement in _NORMALISERS:
         line = pattern.sub(replacement, line)
     return line.strip()[:200]
+
+
+def _trim(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _lines(text: str) -> list[str]:
@@ -122,12 +128,21 @@ def _message(result: TestResult) -> str:
     return ""
 
 
-def signature(result: TestResult) -> str:
-    """One string per cause: exception, generalised message line, innermost source frame."""
-    lines = _lines(_message(result))
-    head = normalise(lines[0]) if lines else result.outcome
+@lru_cache(maxsize=16384)
+def _parsed(message: str) -> tuple[str, str]:
+    """(signature head, short message) of a message; cached because messages repeat."""
+    lines = _lines(message)
+    if not lines:
+        return "", ""
+    head = normalise(lines[0])
     if len(lines) > 1 and lines[1].startswith("+") and "where" in lines[1]:
         head += " | " + normalise(lines[1].lstrip("+ "))  # pytest's "where None = <X>.attr"
+    return head, _trim("\n".join(lines[:3]), MESSAGE_CHARS)
+
+
+def signature(result: TestResult) -> str:
+    """One string per cause: exception, generalised message line, innermost source frame."""
+    head = _parsed(_message(result))[0] or result.outcome
     exc = short_exc(result.exc_type)
     sig = f"{exc}: {head}" if exc else head
     location = _location(result)
@@ -137,17 +152,19 @@ def signature(result: TestResult) -> str:
 # --- failures --------------------------------------------------------------------------------
 
 
-def _trim(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def _short_message(result: TestResult) -> str:
-    lines = _lines(_message(result))
-    return _trim("\n".join(lines[:3]), MESSAGE_CHARS) if lines else result.outcome
+    return _parsed(_message(result))[1] or result.outcome
 
 
 def _test_file(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
+
+
+def _polluter(finding: IsolationFinding | None) -> str | None:
+    """The one test that breaks the victim; state setters and pairs have none."""
+    if finding and finding.kind == "polluter" and finding.culprits:
+        return finding.culprits[0]
+    return None
 
 
 def _make_failure(
@@ -170,9 +187,7 @@ def _make_failure(
         file=inner.path if inner else _test_file(result.nodeid),
         line=inner.line if inner else None,
         isolation=alone,
-        polluter=finding.culprits[0]
-        if finding and finding.kind == "polluter" and finding.culprits
-        else None,
+        polluter=_polluter(finding),
         duration_s=result.duration_s,
         message_category=category if order_dependent else None,
         exc_type=result.exc_type,
@@ -357,7 +372,7 @@ def _explain_api_conflict(g: _Group) -> tuple[str, str]:
     keys = _count(g.texts, _RE["unique"], _g1) + _count(g.texts, _RE["dup_key"], _g1)
     values = _count(g.texts, _RE["key_exists"], lambda m: f"{m.group(1)}={m.group(2)}")
     values += _count(g.sources, _RE["name_value"], lambda m: f'"{m.group(1)}"')
-    conflicts = sum(1 for t in g.texts if "409" in t)
+    conflicts = _count(g.texts, _RE["status"], _first_group)["409"]
     seen = _join(
         keys and f"unique constraint {_top(keys)} violated",
         conflicts and f"{conflicts} requests got 409 Conflict",
@@ -499,7 +514,7 @@ def _explain_unknown(g: _Group) -> tuple[str, str]:
 
 
 _LEAK_HINTS: list[tuple[str, str]] = [
-    ("os.environ", "use monkeypatch.setenv/delenv there"),
+    ("os.environ", "use monkeypatch.setenv there"),
     ("cwd changed", "use monkeypatch.chdir there"),
     ("rebound", "use monkeypatch.setattr there"),
     (" added (", "use monkeypatch.setattr there"),
@@ -508,39 +523,42 @@ _LEAK_HINTS: list[tuple[str, str]] = [
 ]
 
 
-def _leak_phrase(polluter: str, leak: str | None) -> str:
-    """'tests/a.py::t leaves SHOP_MODE='readonly' in os.environ; use monkeypatch.setenv there'."""
+def _leak_phrase(polluter: str, leak: str | None) -> tuple[str, str]:
+    """("tests/a.py::t leaves SHOP_MODE='readonly' in os.environ", "use monkeypatch.setenv...")."""
     if not leak:
-        return f"{polluter} leaves state behind; restore it in a fixture teardown"
+        return f"{polluter} leaves state behind", f"restore it in a teardown of {polluter}"
     hint = next((h for key, h in _LEAK_HINTS if key in leak), "restore it in a fixture teardown")
-    what = leak.replace(" left in ", " in ")
-    return f"{polluter} leaves {what}; {hint}"
+    return f"{polluter} leaves {leak.replace(' left in ', ' in ')}", hint
+
+
+def _isolation_line(finding: IsolationFinding) -> tuple[str, str]:
+    """What one finding says, and the fix it suggests (empty when none is known)."""
+    culprits = " + ".join(finding.culprits) or "another test"
+    if finding.kind == "polluter":
+        return _leak_phrase(culprits, finding.leak)
+    if finding.kind == "pair":
+        return f"fails only after {culprits} run together", ""
+    leak = f" ({finding.leak})" if finding.leak else ""
+    return f"depends on state set by {culprits}{leak}", ""
 
 
 def _explain_test_isolation(g: _Group) -> tuple[str, str]:
-    lines: Counter[str] = Counter()
+    lines: Counter[tuple[str, str]] = Counter()
     unresolved = 0
     for _, failure in g.items:
         finding = g.findings.get(failure.nodeid)
         if finding is None:
             unresolved += 1
-        elif finding.kind == "polluter":
-            lines[_leak_phrase(finding.culprits[0] if finding.culprits else "?", finding.leak)] += 1
-        elif finding.kind == "pair":
-            lines[f"fails only after {' + '.join(finding.culprits)} together"] += 1
         else:
-            setters = " + ".join(finding.culprits) or "another test"
-            lines[
-                f"depends on state set by {setters}"
-                + (f" ({finding.leak})" if finding.leak else "")
-            ] += 1
-    seen = "; ".join(f"{k} ({c} victims)" if c > 1 else k for k, c in lines.most_common(5))
+            lines[_isolation_line(finding)] += 1
+    seen = [
+        what + (f" ({n} victims)" if n > 1 else "") + (f"; {hint}" if hint else "")
+        for (what, hint), n in lines.most_common(5)
+    ]
     if unresolved:
-        seen = _join(
-            seen, f"{unresolved} tests pass alone but fail in the suite; polluter not found"
-        )
-    fix = "; ".join(k.split("; ", 1)[1] for k in lines if "; " in k)
-    return seen, fix
+        seen.append(f"{unresolved} tests pass alone but fail in the suite; polluter not found")
+    fixes = dict.fromkeys(f"{what.split(' leaves ')[0]}: {hint}" for what, hint in lines if hint)
+    return "; ".join(seen), "; ".join(fixes)
 
 
 _EXPLAINERS: dict[str, Callable[[_Group], tuple[str, str]]] = {
@@ -610,8 +628,8 @@ def _category(cid: str, g: _Group, total: int) -> Category:
 
 
 def slow_tests(run: SuiteRun, n: int = 10) -> list[SlowTest]:
-    """The n slowest tests of the run (any outcome), slowest first."""
-    timed = sorted((r for r in run.results if r.duration_s > 0), key=lambda r: -r.duration_s)
+    """The n slowest tests of the run (any outcome) that took a noticeable time, slowest first."""
+    timed = sorted((r for r in run.results if r.duration_s >= SLOW_S), key=lambda r: -r.duration_s)
     return [SlowTest(nodeid=r.nodeid, duration_s=round(r.duration_s, 3)) for r in timed[:n]]
 
 

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from orchestrator.config import in_worktree
+from orchestrator.errors import TargetError
 from orchestrator.events import Emit, ignore
 from orchestrator.gitops import GitRepo
 from orchestrator.models import FAILING, RunSpec, SuiteRun, TestResult, Verdict, WorkOrder
@@ -50,16 +51,13 @@ def verify(
     head = repo.rev("HEAD", cwd=worktree)
     changed = repo.changed_files(base, head)
     if not changed:
-        return Verdict(
-            accepted=False,
-            still_failing=list(order.tests),
-            reason="empty patch: nothing changed against the base commit",
-        )
+        return _rejected(order, "empty patch: nothing changed against the base commit")
     spec = in_worktree(spec, worktree).model_copy(update={"select": None, "collect_only": False})
-    before = _sources(repo, base, changed)
-    after = _sources(repo, head, changed)
-    violations = static_violations(before, after)
-    collected = collect(spec)
+    try:
+        collected = collect(spec)
+    except TargetError as exc:  # the patch broke the suite itself (a conftest, an import)
+        return _rejected(order, f"suite broken: {exc}")
+    violations = static_violations(_sources(repo, base, changed), _sources(repo, head, changed))
     violations += _shrunk(baseline.collected, collected)
 
     wanted = set(order.tests) | {c for f in order.findings for c in f.culprits}
@@ -74,24 +72,17 @@ def verify(
     violations += _hidden(selected, was, results)
 
     tests_changed = [p for p in changed if _is_test_file(p) or _is_conftest(p)]
-    originals: dict[str, TestResult] = {}
-    if (
-        order.category in SOURCE_FIX_CATEGORIES
-        and tests_changed
-        and not (violations or still_failing or regressions)
-    ):
-        targets = [t for t in order.tests if t in set(baseline.collected)]
-        with repo.files_from(worktree, base, tests_changed):
-            original = run_suite(
-                spec.model_copy(update={"select": targets}),
-                emit,
-                f"verify {order.category} (original tests)",
-            )
-        originals = original.by_id()
+    originals: dict[str, TestResult | None] = {}
+    graded = order.category in SOURCE_FIX_CATEGORIES and tests_changed
+    if graded and not (violations or still_failing or regressions):
+        originals = _original_tests(
+            repo, worktree, base, order, baseline, spec, tests_changed, emit
+        )
         violations += [
-            f"original tests fail: {t} fails with the base test files (a {order.category} fix belongs in source code)"
-            for t in targets
-            if t not in originals or originals[t].outcome not in _PASSING
+            f"original tests fail: {t} fails with the base test files "
+            f"(a {order.category} fix belongs in source code)"
+            for t, r in originals.items()
+            if r is None or r.outcome not in _PASSING
         ]
 
     accepted = not (violations or still_failing or regressions)
@@ -104,6 +95,29 @@ def verify(
         reason=None if accepted else _reason(violations, still_failing, regressions, results),
         output=_output(violations, still_failing, regressions, results, originals, tests_changed),
     )
+
+
+def _rejected(order: WorkOrder, reason: str) -> Verdict:
+    return Verdict(accepted=False, still_failing=list(order.tests), reason=reason, output=reason)
+
+
+def _original_tests(
+    repo: GitRepo,
+    worktree: Path,
+    base: str,
+    order: WorkOrder,
+    baseline: SuiteRun,
+    spec: RunSpec,
+    tests_changed: list[str],
+    emit: Emit,
+) -> dict[str, TestResult | None]:
+    """The order's tests run from the base test files over the patched source."""
+    targets = [t for t in order.tests if t in set(baseline.collected)]
+    with repo.files_from(worktree, base, tests_changed):
+        label = f"verify {order.category} (original tests)"
+        run = run_suite(spec.model_copy(update={"select": targets}), emit, label)
+    results = run.by_id()
+    return {t: results.get(t) for t in targets}
 
 
 # --- what to run ---------------------------------------------------------------------------------
@@ -256,7 +270,7 @@ def _output(
     still: list[str],
     regressions: list[str],
     results: dict[str, TestResult],
-    originals: dict[str, TestResult],
+    originals: dict[str, TestResult | None],
     tests_changed: list[str],
 ) -> str:
     """What the agent needs to try again: the broken rules and the failures' own words."""
@@ -264,7 +278,9 @@ def _output(
     parts += [_describe("still failing", n, results.get(n)) for n in still]
     parts += [_describe("regression", n, results.get(n)) for n in regressions]
     parts += [
-        _describe("fails with original tests", n, r) for n, r in originals.items() if r.failing
+        _describe("fails with the original tests", n, r)
+        for n, r in originals.items()
+        if r is None or r.outcome not in _PASSING
     ]
     if tests_changed:
         parts.append("test files changed: " + ", ".join(tests_changed))
@@ -483,7 +499,7 @@ def _test_violations(path: str, old: str, new: str) -> list[str]:
         if new_fn is None:
             found.append(f"test removed: {path}::{name.replace('.', '::')}")
         elif ast.dump(old_fn) != ast.dump(new_fn):
-            found += _weakened(f"{path}:{new_fn.lineno} {name}", old_fn, new_fn)
+            found += _weakened(path, name, old_fn, new_fn)
     return found
 
 
@@ -505,19 +521,27 @@ def _checks(fn: ast.AST) -> Counter[str]:
     return counts
 
 
-def _weakened(place: str, old: ast.AST, new: ast.AST) -> list[str]:
+def _weakened(
+    path: str,
+    name: str,
+    old: ast.FunctionDef | ast.AsyncFunctionDef,
+    new: ast.FunctionDef | ast.AsyncFunctionDef,
+) -> list[str]:
+    """Cheats inside one edited test function."""
     found = []
     had, has = _checks(old), _checks(new)
     for kind in ("assert", "pytest.raises", "mock assertion"):
         if has[kind] < had[kind]:
-            found.append(f"{kind} removed: {place} ({had[kind]} -> {has[kind]})")
+            found.append(f"{kind} removed: {path}:{new.lineno} {name} ({had[kind]} -> {has[kind]})")
     old_asserts = [n for n in ast.walk(old) if isinstance(n, ast.Assert)]
     new_asserts = [n for n in ast.walk(new) if isinstance(n, ast.Assert)]
     old_dumps = Counter(ast.dump(a.test) for a in old_asserts)
     for node in new_asserts:
         if _constant(node.test) and not old_dumps[ast.dump(node.test)]:
-            found.append(f"constant assert: {place} assert {ast.unparse(node.test)}")
-    found += _loosened(place, old_asserts, new_asserts)
+            found.append(
+                f"constant assert: {path}:{node.lineno} {name} assert {ast.unparse(node.test)}"
+            )
+    found += _loosened(path, name, old_asserts, new_asserts)
     return found
 
 
@@ -538,7 +562,7 @@ def _literal(node: ast.expr) -> object:
 
 
 _SYMMETRIC = (ast.Eq, ast.NotEq, ast.Is, ast.IsNot)
-_SINGLETON_SPELLINGS = {(ast.Eq, ast.Is), (ast.NotEq, ast.IsNot)}
+_SPELLINGS = ({ast.Eq, ast.Is}, {ast.NotEq, ast.IsNot})
 
 
 def _comparisons(asserts: list[ast.Assert]) -> list[tuple[str, ast.cmpop, ast.expr, ast.Assert]]:
@@ -559,34 +583,47 @@ def _comparisons(asserts: list[ast.Assert]) -> list[tuple[str, ast.cmpop, ast.ex
     return out
 
 
-def _loosened(place: str, old: list[ast.Assert], new: list[ast.Assert]) -> list[str]:
-    """Same subject, looser operator (== -> >=, is -> is not) or another expected literal."""
+def _loosened(path: str, name: str, old: list[ast.Assert], new: list[ast.Assert]) -> list[str]:
+    """Comparisons that got looser (== -> >=, is -> is not) or expect another literal.
+
+    Old and new asserts pair up by subject; those whose subject was rewritten pair by position.
+    """
     found = []
     remaining = _comparisons(new)
-    bare = {ast.dump(n.test) for n in new}
-    for subject, op, expected, _ in _comparisons(old):
-        match = next((c for c in remaining if c[0] == subject), None)
-        if match is None:
-            if subject in bare:
-                found.append(f"assert weakened: {place} `{_op(op)}` comparison dropped")
-            continue
-        remaining.remove(match)
-        _, new_op, new_expected, node = match
-        if type(op) is not type(new_op):
-            value = _literal(new_expected)
-            singleton = any(value is s for s in (None, True, False))
-            singleton = singleton and (type(op), type(new_op)) in _SINGLETON_SPELLINGS
-            if not singleton:
-                found.append(
-                    f"assert weakened: {place} `{_op(op)}` -> `{_op(new_op)}` (line {node.lineno})"
-                )
+    bare = {ast.dump(n.test): n.lineno for n in new}
+    pairs, unpaired = [], []
+    for before in _comparisons(old):
+        match = next((c for c in remaining if c[0] == before[0]), None)
+        if match is not None:
+            remaining.remove(match)
+            pairs.append((before, match))
+        elif before[0] in bare:
+            line = bare[before[0]]
+            found.append(
+                f"assert weakened: {path}:{line} {name} `{_op(before[1])}` comparison dropped"
+            )
         else:
-            was, now = _literal(expected), _literal(new_expected)
-            if was is not _NOT_LITERAL and now is not _NOT_LITERAL and was != now:
-                found.append(
-                    f"expected value changed: {place} {ast.unparse(expected)} -> {ast.unparse(new_expected)} (line {node.lineno})"
-                )
+            unpaired.append(before)
+    pairs += zip(unpaired, remaining, strict=False)
+    for (_, op, expected, _), (_, new_op, new_expected, node) in pairs:
+        place = f"{path}:{node.lineno} {name}"
+        if type(op) is not type(new_op) and not _singleton_spelling(op, new_op, new_expected):
+            found.append(f"assert weakened: {place} `{_op(op)}` -> `{_op(new_op)}`")
+        elif type(op) is type(new_op) and _other_literal(expected, new_expected):
+            change = f"{ast.unparse(expected)} -> {ast.unparse(new_expected)}"
+            found.append(f"expected value changed: {place} {change}")
     return found
+
+
+def _singleton_spelling(op: ast.cmpop, new_op: ast.cmpop, expected: ast.expr) -> bool:
+    """`== None` -> `is None` (and back) is style, not loosening."""
+    value = _literal(expected)
+    return any(value is s for s in (None, True, False)) and {type(op), type(new_op)} in _SPELLINGS
+
+
+def _other_literal(expected: ast.expr, new_expected: ast.expr) -> bool:
+    was, now = _literal(expected), _literal(new_expected)
+    return was is not _NOT_LITERAL and now is not _NOT_LITERAL and was != now
 
 
 def _op(op: ast.cmpop) -> str:

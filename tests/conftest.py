@@ -22,13 +22,23 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPat
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Test")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@example.com")
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "ORCHESTRATOR_MODEL", "GIT_DIR",
-                 "GIT_WORK_TREE", "GIT_INDEX_FILE", "PYTEST_ADDOPTS", "PYTHONPATH"):
+    for name in (
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_BASE_URL",
+        "ORCHESTRATOR_MODEL",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "PYTEST_ADDOPTS",
+        "PYTHONPATH",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
 def git(repo: Path, *args: str) -> str:
-    out = subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    )
     return out.stdout.strip()
 
 
@@ -51,11 +61,17 @@ def make_repo(tmp_path: Path) -> MakeRepo:
     """
     counter = iter(range(1000))
 
-    def make(files: dict[str, str], *, name: str | None = None, pyproject: str | None = None) -> Path:
+    def make(
+        files: dict[str, str], *, name: str | None = None, pyproject: str | None = None
+    ) -> Path:
         repo = tmp_path / (name or f"repo{next(counter)}")
         repo.mkdir()
         if pyproject is None:
-            pyproject = f'[tool.orchestrator]\ntest-cmd = "{sys.executable} -m pytest"\n'
+            pyproject = (
+                f'[tool.orchestrator]\ntest-cmd = "{sys.executable} -m pytest"\n'
+                # this interpreter's plugins (langsmith, textual) cost a second per pytest start
+                'env = { PYTEST_DISABLE_PLUGIN_AUTOLOAD = "1" }\n'
+            )
         write_files(repo, {"pyproject.toml": pyproject, **files})
         git(repo, "init", "-q", "-b", "main")
         git(repo, "add", "-A")

@@ -46,7 +46,7 @@ def test_properties_and_state_dir_from_a_worktree(repo: GitRepo) -> None:
 
 def test_worktree_is_removed_and_branch_kept(repo: GitRepo) -> None:
     with repo.worktree("orchestrate/model_defaults/1", repo.head) as wt:
-        assert wt.parent == repo.git_dir / "orchestrate" / "worktrees"
+        assert wt == repo.git_dir / "orchestrate" / "worktrees" / "orchestrate-model_defaults-1"
         assert (wt / "app.py").read_text() == "VALUE = 1\n"
         assert git(wt, "branch", "--show-current") == "orchestrate/model_defaults/1"
     assert not wt.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ def pytest_run(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
         cwd=repo, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},  # our plugins cost 2 s a run
     )  # fmt: skip
 
 
@@ -98,7 +100,9 @@ def test_module_name_follows_the_package_layout(tmp_path: Path) -> None:
     (tmp_path / "other.py").write_text("from app import models\n")
     files = Files(tmp_path)
     assert module_name(files, "src/app/models/health.py") == "app.models.health"
-    assert module_name(files, "src/app/models/health.py", style_from="other.py") == "app.models.health"
+    assert (
+        module_name(files, "src/app/models/health.py", style_from="other.py") == "app.models.health"
+    )
     assert module_name(files, "src/app/models/health.py", style_from="conftest.py") == (
         "src.app.models.health"
     )
@@ -157,11 +161,14 @@ def test_passed_values_win():
 
 
 def test_model_defaults_sqlalchemy_2_mapped_column(make_repo) -> None:
-    repo = make_repo({"app/__init__.py": "", "app/models.py": MODELS_2X, "tests/test_models.py": MODELS_TEST})
+    repo = make_repo(
+        {"app/__init__.py": "", "app/models.py": MODELS_2X, "tests/test_models.py": MODELS_TEST}
+    )
     order = failing_order(repo, "model_defaults", "tests/test_models.py::test_defaults")
     explanation = propose_and_pass(ModelDefaults(), repo, order, "tests/test_models.py")
     code = (repo / "app/models.py").read_text()
-    assert '''    version: Mapped[str] = mapped_column(default="1.0")
+    assert (
+        '''    version: Mapped[str] = mapped_column(default="1.0")
     tags: Mapped[str] = mapped_column(server_default="")
 
     def __init__(self, **kwargs):
@@ -171,10 +178,13 @@ def test_model_defaults_sqlalchemy_2_mapped_column(make_repo) -> None:
         kwargs.setdefault("version", "1.0")
         super().__init__(**kwargs)
 
-    def __repr__(self):''' in code
+    def __repr__(self):'''
+        in code
+    )
     assert "# set by the service" in code and '"tags"' not in code
     assert code.count("import uuid") == 1
     assert "Module (id, active, version)" in explanation
+    assert ModelDefaults().propose(order, repo, []).declined  # a second pass has nothing to add
 
 
 MODELS_14 = """
@@ -220,11 +230,14 @@ def test_counter():
 
 
 def test_model_defaults_14_style_columns_and_callables(make_repo) -> None:
-    repo = make_repo({"app/__init__.py": "", "app/models.py": MODELS_14, "tests/test_h.py": MODELS_14_TEST})
+    repo = make_repo(
+        {"app/__init__.py": "", "app/models.py": MODELS_14, "tests/test_h.py": MODELS_14_TEST}
+    )
     order = failing_order(repo, "model_defaults", "tests/test_h.py::test_health_defaults")
     propose_and_pass(ModelDefaults(), repo, order, "tests/test_h.py")
     code = (repo / "app/models.py").read_text()
-    assert '''    checked_at = Column(DateTime, default=datetime.datetime.utcnow)
+    assert (
+        '''    checked_at = Column(DateTime, default=datetime.datetime.utcnow)
 
     def __init__(self, **kwargs):
         """Apply the column defaults now: SQLAlchemy applies them only at flush."""
@@ -235,7 +248,9 @@ def test_model_defaults_14_style_columns_and_callables(make_repo) -> None:
         super().__init__(**kwargs)
 
 
-class Counter(Base):''' in code
+class Counter(Base):'''
+        in code
+    )
     assert "import uuid\n" not in code  # the model's own uuid4 is reused
     assert code.count("def __init__") == 1  # Counter has no default to apply
 
@@ -287,14 +302,19 @@ def test_event_is_stored():
 
 
 def test_model_defaults_extends_the_models_own_init_and_generates_string_ids(make_repo) -> None:
-    repo = make_repo({"app/__init__.py": "", "app/models.py": MIXIN_MODELS, "tests/test_e.py": MIXIN_TEST})
+    repo = make_repo(
+        {"app/__init__.py": "", "app/models.py": MIXIN_MODELS, "tests/test_e.py": MIXIN_TEST}
+    )
     order = failing_order(repo, "model_defaults", "tests/test_e.py::test_event_is_stored")
     assert "NOT NULL constraint failed: events.id" in order.failures[0].message
     propose_and_pass(ModelDefaults(), repo, order, "tests/test_e.py")
     code = (repo / "app/models.py").read_text()
-    assert '''    def __init__(self, kind=None, **kw):
+    assert (
+        """    def __init__(self, kind=None, **kw):
         kw.setdefault("id", str(uuid.uuid4()))
-        super().__init__(**kw)''' in code
+        super().__init__(**kw)"""
+        in code
+    )
     assert "for key, value in kwargs.items():" in code  # the shared base is left as it was
     assert code.count("def __init__") == 2
 
@@ -507,20 +527,29 @@ def test_api_conflict_unique_values_hoisted_where_reused(make_repo) -> None:
     code = (repo / "tests/test_router.py").read_text()
     suffix = "{uuid.uuid4().hex[:8]}"
     assert code.startswith("import uuid\n\n\nclass TestModuleRouter:\n")
-    assert f'''    def test_create_module_success(self, client):
+    assert (
+        f"""    def test_create_module_success(self, client):
         name = f"test_module_{suffix}"
         status, body = client({{"name": name, "email": f"a_{suffix}@example.com"}})
         assert status == 201
         assert body["name"] == name
-''' in code
-    assert f"client(dict(name=f'test_module_{suffix}', email=f\"b_{suffix}@example.com\"))  # same name" in code
-    assert f'''def test_duplicate_is_refused(client):
+"""
+        in code
+    )
+    assert (
+        f"client(dict(name=f'test_module_{suffix}', email=f\"b_{suffix}@example.com\"))  # same name"
+        in code
+    )
+    assert (
+        f"""def test_duplicate_is_refused(client):
     name = f"dup_{suffix}"
     email = f"dup_{suffix}@example.com"
     payload = {{"name": name, "email": email}}
     assert client(payload)[0] == 201
     assert client({{"name": name, "email": email}})[0] == 409
-''' in code
+"""
+        in code
+    )
 
 
 def test_api_conflict_uses_the_column_the_error_names(make_repo) -> None:
@@ -556,13 +585,13 @@ def test_api_conflict_declines_without_unique_literals(make_repo) -> None:
 
 # --- db_schema -------------------------------------------------------------------------------------
 
-DB = '''
+DB = """
 from sqlalchemy.orm import DeclarativeBase
 
 
 class Base(DeclarativeBase):
     pass
-'''
+"""
 
 HEALTH = """
 from sqlalchemy.orm import Mapped, mapped_column
@@ -620,12 +649,15 @@ def test_db_schema_imports_the_model_in_the_conftest(make_repo) -> None:
 
 
 def test_db_schema_imports_inside_the_init_function_to_avoid_a_cycle(make_repo) -> None:
-    db = DB + '''
+    db = (
+        DB
+        + '''
 
 def init_db(engine):
     """Create every table."""
     Base.metadata.create_all(engine)
 '''
+    )
     conftest = """
     import pytest
     import sqlalchemy as sa

@@ -13,15 +13,15 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from agents.async_event_loop import AsyncEventLoop
 from agents.docker_lifecycle import DockerLifecycle
 from agents.patch_target import PatchTarget
 from agents.test_pollution import TestPollution
 from orchestrator.models import Failure, IsolationFinding, WorkOrder
 
-PYPROJECT = '[tool.pytest.ini_options]\npythonpath = ["src", "."]\naddopts = "-p no:cacheprovider"\n'
+PYPROJECT = (
+    '[tool.pytest.ini_options]\npythonpath = ["src", "."]\naddopts = "-p no:cacheprovider"\n'
+)
 
 
 def project(root: Path, files: dict[str, str]) -> Path:
@@ -33,7 +33,9 @@ def project(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def pytest_run(repo: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def pytest_run(
+    repo: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """The repo's pytest with only pytest-asyncio loaded (other installed plugins cost seconds)."""
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "pytest_asyncio.plugin", *args],
@@ -131,12 +133,16 @@ def test_patch_target_retargets_decorator_to_the_importing_module(tmp_path: Path
     )
     nodeid = "tests/test_orders.py::test_place_publishes"
     assert pytest_run(repo, nodeid).returncode == 1
-    proposal = PatchTarget().propose(order("mock_not_called", "patch_target", [(nodeid, NOT_CALLED.format("publish"))]), repo, [])
+    proposal = PatchTarget().propose(
+        order("mock_not_called", "patch_target", [(nodeid, NOT_CALLED.format("publish"))]), repo, []
+    )
     assert not proposal.declined, proposal.explanation
     assert "shop.orders.publish" in proposal.explanation
     text = read(repo, "tests/test_orders.py")
     assert "@patch('shop.orders.publish')  # the broker is not available here" in text
-    assert '@patch("shop.events.publish")\ndef test_untouched' in text  # a passing test is left alone
+    assert (
+        '@patch("shop.events.publish")\ndef test_untouched' in text
+    )  # a passing test is left alone
     assert pytest_run(repo, "tests").returncode == 0
 
 
@@ -181,9 +187,14 @@ def test_patch_target_mocker_fixture_and_patch_object(tmp_path: Path) -> None:
                 """,
         },
     )
-    ids = ["tests/test_orders.py::test_with_fixture", "tests/test_orders.py::test_with_context_manager"]
+    ids = [
+        "tests/test_orders.py::test_with_fixture",
+        "tests/test_orders.py::test_with_context_manager",
+    ]
     assert pytest_run(repo, *ids).returncode == 1
-    work = order("mock_not_called", "patch_target", [(i, NOT_CALLED.format("publish")) for i in ids])
+    work = order(
+        "mock_not_called", "patch_target", [(i, NOT_CALLED.format("publish")) for i in ids]
+    )
     proposal = PatchTarget().propose(work, repo, [])
     assert not proposal.declined, proposal.explanation
     text = read(repo, "tests/test_orders.py")
@@ -219,7 +230,9 @@ def test_patch_target_picks_the_module_the_test_imports(tmp_path: Path) -> None:
     )
     nodeid = "tests/test_refunds.py::test_refund_publishes"
     assert pytest_run(repo, nodeid).returncode == 1
-    proposal = PatchTarget().propose(order("mock_not_called", "patch_target", [(nodeid, NOT_CALLED.format("publish"))]), repo, [])
+    proposal = PatchTarget().propose(
+        order("mock_not_called", "patch_target", [(nodeid, NOT_CALLED.format("publish"))]), repo, []
+    )
     assert not proposal.declined, proposal.explanation
     assert 'patch("shop.refunds.publish")' in read(repo, "tests/test_refunds.py")
     assert pytest_run(repo, nodeid).returncode == 0
@@ -251,13 +264,25 @@ def test_patch_target_declines_when_ambiguous_or_already_right(tmp_path: Path) -
         },
     )
     before = read(repo, "tests/test_any.py")
-    ambiguous = order("mock_not_called", "patch_target", [("tests/test_any.py::test_something", NOT_CALLED.format("publish"))])
+    ambiguous = order(
+        "mock_not_called",
+        "patch_target",
+        [("tests/test_any.py::test_something", NOT_CALLED.format("publish"))],
+    )
     proposal = PatchTarget().propose(ambiguous, repo, [])
     assert proposal.declined
     assert "shop.orders, shop.refunds" in proposal.explanation
-    nobody = order("mock_not_called", "patch_target", [("tests/test_any.py::test_hook", NOT_CALLED.format("place"))])
+    nobody = order(
+        "mock_not_called",
+        "patch_target",
+        [("tests/test_any.py::test_hook", NOT_CALLED.format("place"))],
+    )
     assert PatchTarget().propose(nobody, repo, []).declined
-    outside = order("mock_not_called", "patch_target", [("../elsewhere/test_x.py::test_y", NOT_CALLED.format("x"))])
+    outside = order(
+        "mock_not_called",
+        "patch_target",
+        [("../elsewhere/test_x.py::test_y", NOT_CALLED.format("x"))],
+    )
     assert PatchTarget().propose(outside, repo, []).declined
     assert read(repo, "tests/test_any.py") == before
 
@@ -270,7 +295,13 @@ def finding(victim: str, polluter: str, leak: str) -> IsolationFinding:
 
 
 def pollution(victim: str, polluter: str, leak: str) -> WorkOrder:
-    work = order("test_isolation", "test_pollution", [(victim, "AssertionError")], polluter=polluter, leak=leak)
+    work = order(
+        "test_isolation",
+        "test_pollution",
+        [(victim, "AssertionError")],
+        polluter=polluter,
+        leak=leak,
+    )
     return work.model_copy(update={"findings": [finding(victim, polluter, leak)]})
 
 
@@ -335,7 +366,9 @@ def test_pollution_env_var_becomes_setenv(tmp_path: Path) -> None:
     victim, polluter = "tests/test_b.py::test_default_mode", "tests/test_a.py::test_readonly_mode"
     assert pytest_run(repo, "tests/test_a.py", "tests/test_b.py", env=env).returncode == 1
     assert pytest_run(repo, victim, env=env).returncode == 0
-    proposal = TestPollution().propose(pollution(victim, polluter, "SHOP_MODE='readonly' left in os.environ"), repo, [])
+    proposal = TestPollution().propose(
+        pollution(victim, polluter, "SHOP_MODE='readonly' left in os.environ"), repo, []
+    )
     assert not proposal.declined, proposal.explanation
     text = read(repo, "tests/test_a.py")
     assert "def test_readonly_mode(monkeypatch):\n    # readonly for this test only\n" in text
@@ -368,14 +401,20 @@ def test_pollution_singleton_rebound_in_a_test_method(tmp_path: Path) -> None:
                 """,
         },
     )
-    victim, polluter = "tests/test_b.py::test_not_debug", "tests/test_a.py::TestDebug::test_debug_settings"
+    victim, polluter = (
+        "tests/test_b.py::test_not_debug",
+        "tests/test_a.py::TestDebug::test_debug_settings",
+    )
     assert pytest_run(repo, "tests/test_a.py", "tests/test_b.py").returncode == 1
     leak = "app.config.settings rebound (was <Settings>, now <Settings>)"
     proposal = TestPollution().propose(pollution(victim, polluter, leak), repo, [])
     assert not proposal.declined, proposal.explanation
     text = read(repo, "tests/test_a.py")
     assert "def test_debug_settings(self, tmp_path, monkeypatch):" in text
-    assert 'monkeypatch.setattr(config, "settings", config.Settings(debug=True))  # swap the singleton' in text
+    assert (
+        'monkeypatch.setattr(config, "settings", config.Settings(debug=True))  # swap the singleton'
+        in text
+    )
     assert pytest_run(repo, "tests/test_a.py", "tests/test_b.py").returncode == 0
 
 
@@ -422,11 +461,22 @@ def test_pollution_mock_left_on_module_attribute_and_unstopped_patcher(tmp_path:
     work = order(
         "test_isolation",
         "test_pollution",
-        [("tests/test_b.py::test_real_mailer", "AssertionError"), ("tests/test_b.py::test_real_mode", "AssertionError")],
+        [
+            ("tests/test_b.py::test_real_mailer", "AssertionError"),
+            ("tests/test_b.py::test_real_mode", "AssertionError"),
+        ],
     )
     work.findings = [
-        finding("tests/test_b.py::test_real_mailer", "tests/test_a.py::test_mail_is_faked", "app.mailer.send rebound (was <function>, now <Mock>)"),
-        finding("tests/test_b.py::test_real_mode", "tests/test_a.py::test_patcher_started", "app.config.mode rebound"),
+        finding(
+            "tests/test_b.py::test_real_mailer",
+            "tests/test_a.py::test_mail_is_faked",
+            "app.mailer.send rebound (was <function>, now <Mock>)",
+        ),
+        finding(
+            "tests/test_b.py::test_real_mode",
+            "tests/test_a.py::test_patcher_started",
+            "app.config.mode rebound",
+        ),
     ]
     proposal = TestPollution().propose(work, repo, [])
     assert not proposal.declined, proposal.explanation
@@ -459,12 +509,19 @@ def test_pollution_cwd_change_becomes_monkeypatch_chdir(tmp_path: Path) -> None:
                 """,
         },
     )
-    victim, polluter = "tests/test_b.py::test_reads_project_file", "tests/test_a.py::test_in_scratch_dir"
+    victim, polluter = (
+        "tests/test_b.py::test_reads_project_file",
+        "tests/test_a.py::test_in_scratch_dir",
+    )
     assert pytest_run(repo, "tests/test_a.py", "tests/test_b.py").returncode == 1
-    proposal = TestPollution().propose(pollution(victim, polluter, "cwd changed to /tmp/x"), repo, [])
+    proposal = TestPollution().propose(
+        pollution(victim, polluter, "cwd changed to /tmp/x"), repo, []
+    )
     assert not proposal.declined, proposal.explanation
     text = read(repo, "tests/test_a.py")
-    assert "def test_in_scratch_dir(tmp_path, monkeypatch):\n    monkeypatch.chdir(tmp_path)\n" in text
+    assert (
+        "def test_in_scratch_dir(tmp_path, monkeypatch):\n    monkeypatch.chdir(tmp_path)\n" in text
+    )
     assert pytest_run(repo, "tests/test_a.py", "tests/test_b.py").returncode == 0
 
 
@@ -492,7 +549,9 @@ def test_pollution_indirect_env_leak_gets_an_autouse_restore(tmp_path: Path) -> 
     )
     victim, polluter = "tests/test_b.py::test_default_mode", "tests/test_a.py::test_enable_readonly"
     assert pytest_run(repo, "tests/test_a.py", "tests/test_b.py").returncode == 1
-    proposal = TestPollution().propose(pollution(victim, polluter, "SHOP_MODE='readonly' left in os.environ"), repo, [])
+    proposal = TestPollution().propose(
+        pollution(victim, polluter, "SHOP_MODE='readonly' left in os.environ"), repo, []
+    )
     assert not proposal.declined, proposal.explanation
     conftest = read(repo, "tests/conftest.py")
     assert "@pytest.fixture(autouse=True)\ndef _restore_env_shop_mode():" in conftest
@@ -511,12 +570,325 @@ def test_pollution_declines_without_a_polluter_or_a_clear_leak(tmp_path: Path) -
                 """,
         },
     )
-    no_polluter = order("test_isolation", "test_pollution", [("tests/test_b.py::test_x", "AssertionError")])
+    no_polluter = order(
+        "test_isolation", "test_pollution", [("tests/test_b.py::test_x", "AssertionError")]
+    )
     assert TestPollution().propose(no_polluter, repo, []).declined
-    unclear = pollution("tests/test_b.py::test_x", "tests/test_a.py::test_writes_row", "1 row left in table users")
+    unclear = pollution(
+        "tests/test_b.py::test_x", "tests/test_a.py::test_writes_row", "1 row left in table users"
+    )
     proposal = TestPollution().propose(unclear, repo, [])
     assert proposal.declined
     assert "unclear what to reset" in proposal.explanation
     assert not (repo / "tests" / "conftest.py").exists()
-    outside = pollution("tests/test_b.py::test_x", "../../etc/test_a.py::test_y", "cwd changed to /tmp")
+    outside = pollution(
+        "tests/test_b.py::test_x", "../../etc/test_a.py::test_y", "cwd changed to /tmp"
+    )
     assert TestPollution().propose(outside, repo, []).declined
+
+
+# --- async_event_loop ------------------------------------------------------------------------
+
+RUN_IN_LOOP = "RuntimeError: asyncio.run() cannot be called from a running event loop"
+
+
+def test_async_await_instead_of_asyncio_run_in_tests_and_helpers(tmp_path: Path) -> None:
+    repo = project(
+        tmp_path / "p",
+        {
+            "pyproject.toml": PYPROJECT + 'asyncio_mode = "auto"\n',
+            "src/bench.py": """
+                import asyncio
+
+
+                async def fetch(n):
+                    await asyncio.sleep(0)
+                    return n * 2
+                """,
+            "tests/test_bench.py": """
+                import asyncio
+
+                from bench import fetch
+
+
+                def measure(n):
+                    # wraps the coroutine for timing
+                    return asyncio.run(fetch(n))
+
+
+                class TestLatency:
+                    async def test_direct(self):
+                        result = asyncio.run(fetch(2))  # one round trip
+                        assert result == 4
+
+                    async def test_helper(self):
+                        assert measure(3) == 6
+
+
+                def test_sync_caller_untouched():
+                    assert asyncio.run(fetch(1)) == 2
+                """,
+        },
+    )
+    ids = [
+        "tests/test_bench.py::TestLatency::test_direct",
+        "tests/test_bench.py::TestLatency::test_helper",
+    ]
+    assert "2 failed, 1 passed" in pytest_run(repo, "tests").stdout
+    proposal = AsyncEventLoop().propose(
+        order("async_event_loop", "async_event_loop", [(i, RUN_IN_LOOP) for i in ids]), repo, []
+    )
+    assert not proposal.declined, proposal.explanation
+    text = read(repo, "tests/test_bench.py")
+    assert (
+        "async def measure(n):\n    # wraps the coroutine for timing\n    return await fetch(n)\n"
+        in text
+    )
+    assert "result = await fetch(2)  # one round trip" in text
+    assert "assert await measure(3) == 6" in text
+    assert "assert asyncio.run(fetch(1)) == 2" in text  # a sync test has no running loop
+    assert pytest_run(repo, "tests").returncode == 0
+
+
+def test_async_declines_when_the_helper_has_sync_callers(tmp_path: Path) -> None:
+    repo = project(
+        tmp_path / "p",
+        {
+            "tests/test_x.py": """
+                import asyncio
+
+
+                async def work():
+                    return 1
+
+
+                def run_work():
+                    return asyncio.run(work())
+
+
+                def test_sync():
+                    assert run_work() == 1
+
+
+                async def test_async():
+                    assert run_work() == 1
+                """,
+        },
+    )
+    before = read(repo, "tests/test_x.py")
+    proposal = AsyncEventLoop().propose(
+        order(
+            "async_event_loop", "async_event_loop", [("tests/test_x.py::test_async", RUN_IN_LOOP)]
+        ),
+        repo,
+        [],
+    )
+    assert proposal.declined
+    assert "run_work" in proposal.explanation
+    assert read(repo, "tests/test_x.py") == before
+    other = order(
+        "async_event_loop",
+        "async_event_loop",
+        [("tests/test_x.py::test_async", "RuntimeError: boom")],
+    )
+    assert AsyncEventLoop().propose(other, repo, []).declined
+
+
+def test_async_aligns_loop_scope_with_a_session_fixture(tmp_path: Path) -> None:
+    repo = project(
+        tmp_path / "p",
+        {
+            "tests/conftest.py": """
+                import asyncio
+
+                import pytest_asyncio
+
+
+                class Client:
+                    def __init__(self):
+                        self.loop = asyncio.get_running_loop()
+
+                    async def ping(self):
+                        reply = self.loop.create_future()
+                        self.loop.call_soon(reply.set_result, "pong")
+                        return await reply
+
+
+                @pytest_asyncio.fixture(scope="session")
+                async def client():
+                    yield Client()
+                """,
+            "tests/test_c.py": """
+                import pytest
+
+
+                @pytest.mark.asyncio
+                async def test_ping(client):
+                    assert await client.ping() == "pong"
+
+
+                @pytest.mark.asyncio()
+                async def test_ping_twice(client, tmp_path):
+                    assert [await client.ping(), await client.ping()] == ["pong", "pong"]
+                """,
+        },
+    )
+    message = (
+        "RuntimeError: Task <Task pending> got Future <Future pending> attached to a different loop"
+    )
+    ids = ["tests/test_c.py::test_ping", "tests/test_c.py::test_ping_twice"]
+    assert "2 failed" in pytest_run(repo, "tests").stdout
+    proposal = AsyncEventLoop().propose(
+        order("async_event_loop", "async_event_loop", [(i, message) for i in ids]), repo, []
+    )
+    assert not proposal.declined, proposal.explanation
+    text = read(repo, "tests/test_c.py")
+    assert text.count('@pytest.mark.asyncio(loop_scope="session")\nasync def test_ping') == 2
+    assert pytest_run(repo, "tests").returncode == 0
+
+
+# --- docker_lifecycle ------------------------------------------------------------------------
+
+
+def docker_project(tmp_path: Path, test_source: str) -> tuple[Path, Path, dict[str, str]]:
+    """A project whose tests drive a fake docker (on PATH) holding cos_redis."""
+    from test_docker import fake_docker
+
+    _, state = fake_docker(tmp_path, {"cos_redis": "running"})
+    checks = """
+        import subprocess
+
+
+        def test_redis_is_up():
+            out = subprocess.run(["docker", "inspect", "-f", "{{.State.Status}}", "cos_redis"], capture_output=True, text=True)
+            assert out.stdout.strip() == "running", f"Container cos_redis is {out.stdout.strip()}"
+        """
+    repo = project(
+        tmp_path / "p", {"tests/test_a_pause.py": test_source, "tests/test_b_redis.py": checks}
+    )
+    env = {"PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    return repo, state, env
+
+
+def test_docker_restore_moves_into_finally_with_a_readiness_wait(tmp_path: Path) -> None:
+    repo, state, env = docker_project(
+        tmp_path,
+        """
+        import subprocess
+
+
+        def test_degrades_without_redis():
+            subprocess.run(["docker", "pause", "cos_redis"], check=True)
+            # the app should notice within a second
+            assert "degraded" == "ok"
+            subprocess.run(["docker", "unpause", "cos_redis"], check=True)
+        """,
+    )
+    assert "2 failed" in pytest_run(repo, "tests", env=env).stdout
+    json_state = json.loads(state.read_text())
+    json_state["containers"]["cos_redis"] = "running"
+    state.write_text(json.dumps(json_state))
+    victim = (
+        "tests/test_b_redis.py::test_redis_is_up",
+        "AssertionError: Container cos_redis is paused",
+    )
+    work = order("docker_lifecycle", "docker_lifecycle", [victim])
+    work.affected_files.append("tests/test_a_pause.py")
+    proposal = DockerLifecycle().propose(work, repo, [])
+    assert not proposal.declined, proposal.explanation
+    text = read(repo, "tests/test_a_pause.py")
+    assert (
+        '    subprocess.run(["docker", "pause", "cos_redis"], check=True)\n'
+        "    try:\n"
+        "        # the app should notice within a second\n"
+        '        assert "degraded" == "ok"\n'
+        "    finally:\n"
+        '        subprocess.run(["docker", "unpause", "cos_redis"], check=True)\n'
+        '        _wait_until_running("cos_redis")\n'
+    ) in text
+    assert '\n\n\ndef _wait_until_running(name, docker="docker", timeout=30.0):' in text
+    assert "import time" in text
+    result = pytest_run(repo, "tests", env=env)
+    assert "1 failed, 1 passed" in result.stdout  # the pausing test's own assertion still fails
+    assert json.loads(state.read_text())["containers"]["cos_redis"] == "running"
+
+
+def test_docker_fixture_without_restore_gets_a_teardown(tmp_path: Path) -> None:
+    repo, state, env = docker_project(
+        tmp_path,
+        """
+        import subprocess
+
+        import pytest
+
+
+        @pytest.fixture
+        def redis_down():
+            subprocess.check_call(["docker", "stop", "cos_redis"])
+            yield
+
+
+        def test_fallback(redis_down):
+            assert True
+        """,
+    )
+    assert "1 failed, 1 passed" in pytest_run(repo, "tests", env=env).stdout
+    json_state = json.loads(state.read_text())
+    json_state["containers"]["cos_redis"] = "running"
+    state.write_text(json.dumps(json_state))
+    victim = (
+        "tests/test_b_redis.py::test_redis_is_up",
+        "AssertionError: Container cos_redis is exited",
+    )
+    work = order("docker_lifecycle", "docker_lifecycle", [victim])
+    work.affected_files.append("tests/test_a_pause.py")
+    proposal = DockerLifecycle().propose(work, repo, [])
+    assert not proposal.declined, proposal.explanation
+    text = read(repo, "tests/test_a_pause.py")
+    assert "    try:\n        yield\n    finally:\n" in text
+    assert '        subprocess.check_call(["docker", "start", "cos_redis"])\n' in text
+    assert pytest_run(repo, "tests", env=env).returncode == 0
+
+
+def test_docker_sdk_pause_and_decline_when_already_guarded(tmp_path: Path) -> None:
+    repo = project(
+        tmp_path / "p",
+        {
+            "tests/test_sdk.py": """
+                def test_pause(redis_container):
+                    redis_container.pause()
+                    assert redis_container.status == "paused"
+                    redis_container.unpause()
+                """,
+            "tests/test_guarded.py": """
+                import subprocess
+
+
+                def test_guarded():
+                    subprocess.run(["docker", "pause", "cos_redis"], check=True)
+                    try:
+                        assert True
+                    finally:
+                        subprocess.run(["docker", "unpause", "cos_redis"], check=True)
+                """,
+        },
+    )
+    guarded = order(
+        "docker_lifecycle",
+        "docker_lifecycle",
+        [("tests/test_guarded.py::test_guarded", "Container cos_redis is paused")],
+    )
+    assert DockerLifecycle().propose(guarded, repo, []).declined
+    sdk = order(
+        "docker_lifecycle",
+        "docker_lifecycle",
+        [("tests/test_sdk.py::test_pause", "Container cos_redis is paused")],
+    )
+    proposal = DockerLifecycle().propose(sdk, repo, [])
+    assert not proposal.declined, proposal.explanation
+    text = read(repo, "tests/test_sdk.py")
+    assert (
+        "    finally:\n        redis_container.unpause()\n        _wait_until_running_sdk(redis_container)\n"
+        in text
+    )
+    compile(text, "test_sdk.py", "exec")

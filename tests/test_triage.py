@@ -789,3 +789,55 @@ def test_real_library_messages_categorise_and_group(tmp_path: Path) -> None:
     assert "modules.owner" in by_id["model_defaults"].root_cause
     assert "modules.name" in by_id["api_conflict"].root_cause
     assert "asyncio.run() inside a running loop (3)" in by_id["async_event_loop"].root_cause
+
+
+def test_collection_timeout_and_unknown_root_causes(tmp_path: Path) -> None:
+    results = [
+        result(
+            "cannot import name 'Foo' from 'app.models' (/repo/src/app/models.py)",
+            "ImportError",
+            nodeid="tests/test_a.py",
+            outcome="error",
+            when="collect",
+        ),
+        result(
+            "No module named 'app.legacy'",
+            "ModuleNotFoundError",
+            nodeid="tests/test_b.py",
+            outcome="error",
+            when="collect",
+        ),
+        result(
+            None,
+            None,
+            nodeid="tests/test_w.py::test_wait",
+            outcome="timeout",
+            frames=[("tests/test_w.py", 3, "test_wait"), ("src/app/queue.py", 9, "wait_for_job")],
+        ),
+        result("assert 3 == 4", nodeid="tests/test_u.py::test_u"),
+    ]
+    report = triage(run_of(*results), tmp_path, "pytest")
+    by_id = {c.id: c for c in report.categories}
+    assert [c.id for c in report.categories] == ["collection_error", "timeout", "unknown"]
+    assert (
+        "Foo from app.models" in by_id["collection_error"].root_cause
+        and "app.legacy" in by_id["collection_error"].root_cause
+    )
+    assert "tests/test_a.py" in by_id["collection_error"].fix_strategy
+    assert "src/app/queue.py:wait_for_job" in by_id["timeout"].root_cause
+    assert "AssertionError: assert <n> == <n>" in by_id["unknown"].root_cause
+    assert {f.outcome for f in report.failures} == {"error", "failed"}
+
+
+def test_in_repo_virtualenv_frames_are_not_repo_code() -> None:
+    r = result(
+        "badly formed hexadecimal UUID string",
+        "ValueError",
+        frames=[
+            ("src/app/crud.py", 4, "get"),
+            (".venv/lib/python3.11/site-packages/sqlalchemy/sql/sqltypes.py", 9, "process"),
+        ],
+    )
+    assert signature(r).endswith("@ src/app/crud.py:get")
+    failure = triage(run_of(r), Path("/repo"), "pytest").failures[0]
+    assert (failure.file, failure.line) == ("src/app/crud.py", 4)

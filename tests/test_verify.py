@@ -27,6 +27,20 @@ FILES = {
         def total(items):
             return sum(items)
     """,
+    "app/service.py": """
+        from app import models
+
+
+        def greeting(name):
+            return "hi " + models.make_user(name)["name"]
+    """,
+    "tests/test_service.py": """
+        from app.service import greeting
+
+
+        def test_greeting():
+            assert greeting("ann") == "hi ann"
+    """,
     "tests/test_models.py": """
         from app.models import make_user
 
@@ -58,7 +72,10 @@ class Target:
     def __init__(self, root: Path) -> None:
         self.repo = GitRepo(root)
         self.base = self.repo.head
-        self.spec = run_spec(root)
+        # The target needs no third-party pytest plugins; autoloading ours costs 1.5 s a run.
+        self.spec = run_spec(root).model_copy(
+            update={"env": {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}}
+        )
         self.baseline: SuiteRun = run_suite(in_worktree(self.spec, root))
         self.events: list = []
         self.worktree_status: str | None = None
@@ -88,7 +105,7 @@ class Target:
                 if edit is None:
                     (wt / path).unlink()
                     continue
-                text = (wt / path).read_text()
+                text = (wt / path).read_text() if (wt / path).exists() else ""
                 old, new = (textwrap.dedent(e).strip("\n") for e in edit)
                 assert old in text, f"{old!r} not in {path}"
                 (wt / path).write_text(text.replace(old, new))
@@ -120,11 +137,25 @@ def target(make_repo: MakeRepo) -> Target:
 ROLE_FIX = {"app/models.py": ("role=None", 'role="member"')}
 
 
-def test_correct_fix_is_accepted_and_runs_only_the_tests_that_import_it(target: Target) -> None:
+def test_correct_fix_is_accepted_and_runs_the_tests_that_import_it(target: Target) -> None:
+    before = target.repo.fingerprint()
     verdict = target.attempt(ROLE_FIX)
     assert verdict.accepted, verdict
     assert verdict.fixed == [ROLE] and verdict.still_failing == [] and verdict.violations == []
-    assert target.ran() == {ROLE, "tests/test_models.py::test_name"}
+    # test_service imports app.service, which imports the changed app.models; pricing does not
+    assert target.ran() == {
+        ROLE,
+        "tests/test_models.py::test_name",
+        "tests/test_service.py::test_greeting",
+    }
+    assert target.repo.fingerprint() == before
+
+
+def test_a_patch_that_breaks_the_suite_itself_is_rejected(target: Target) -> None:
+    verdict = target.attempt({"conftest.py": ("", "import no_such_module_anywhere\n")})
+    assert not verdict.accepted
+    assert verdict.reason is not None and verdict.reason.startswith("suite broken: ")
+    assert verdict.still_failing == [ROLE]
 
 
 def test_full_mode_runs_the_whole_suite(target: Target) -> None:
@@ -209,7 +240,7 @@ def test_adding_a_skip_is_rejected(target: Target) -> None:
             'assert make_user("ann")["role"] != "member"',
             "assert weakened: tests/test_models.py:5 test_default_role `==` -> `!=`",
         ),
-        ('make_user("ann")', "assert removed: tests/test_models.py:5 test_default_role (1 -> 0)"),
+        ('make_user("ann")', "assert removed: tests/test_models.py:4 test_default_role (1 -> 0)"),
         (
             'assert make_user("ann")["role"] == None',
             "expected value changed: tests/test_models.py:5 test_default_role 'member' -> None",
@@ -301,32 +332,32 @@ def rules(before: str, after: str, path: str = "tests/test_user.py") -> list[str
         (
             "== 201",
             ">= 201",
-            "assert weakened: tests/test_user.py:6 TestUser.test_status `==` -> `>=`",
+            "assert weakened: tests/test_user.py:8 TestUser.test_status `==` -> `>=`",
         ),
         (
             "== 201",
             "in (201, 409)",
-            "assert weakened: tests/test_user.py:6 TestUser.test_status `==` -> `in`",
+            "assert weakened: tests/test_user.py:8 TestUser.test_status `==` -> `in`",
         ),
         (
             "== 201",
             "== 409",
-            "expected value changed: tests/test_user.py:6 TestUser.test_status 201 -> 409",
+            "expected value changed: tests/test_user.py:8 TestUser.test_status 201 -> 409",
         ),
         (
             "is not None",
             "is None",
-            "assert weakened: tests/test_user.py:6 TestUser.test_status `is not` -> `is`",
+            "assert weakened: tests/test_user.py:9 TestUser.test_status `is not` -> `is`",
         ),
         (
             "assert response.status_code == 201",
             "assert response.status_code",
-            "assert weakened: tests/test_user.py:6 TestUser.test_status `==` comparison dropped",
+            "assert weakened: tests/test_user.py:8 TestUser.test_status `==` comparison dropped",
         ),
         (
             "assert response.status_code == 201",
             "assert True",
-            "constant assert: tests/test_user.py:6 TestUser.test_status assert True",
+            "constant assert: tests/test_user.py:8 TestUser.test_status assert True",
         ),
         (
             "assert response.status_code == 201",
@@ -347,7 +378,7 @@ def rules(before: str, after: str, path: str = "tests/test_user.py") -> list[str
         (
             "response = client",
             "pytest.skip('later')\n        response = client",
-            "skip added: tests/test_user.py:8 pytest.skip(",
+            "skip added: tests/test_user.py:7 pytest.skip(",
         ),
         (
             "def test_status",
