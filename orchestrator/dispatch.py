@@ -64,6 +64,8 @@ def run_order(order: WorkOrder, ctx: LaneContext, start: str) -> AgentResult:
         target=order.target,
     )
     update = _updater(ctx, order, result)
+    if branch in ctx.repo.branches(branch):  # left by an interrupted attempt of this session
+        ctx.repo.git("branch", "-q", "-D", branch)
     try:
         with ctx.repo.worktree(branch, start) as worktree:
             _attempts(order, ctx, worktree, start, result, update)

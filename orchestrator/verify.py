@@ -136,10 +136,10 @@ def _regression_set(worktree: Path, changed: list[str], collected: list[str]) ->
     """
     if any(not p.endswith(".py") and PurePosixPath(p).suffix not in _DOC_SUFFIXES for p in changed):
         return set(collected)
-    files = sorted(
-        {n.split("::")[0] for n in collected} | set(_python_files(worktree)) | set(changed)
-    )
-    affected = _importers(worktree, files, {p for p in changed if p.endswith(".py")})
+    code = {p for p in changed if p.endswith(".py")}
+    tested = {n.split("::")[0] for n in collected}
+    files = sorted(p for p in tested | set(_python_files(worktree)) | code if p.endswith(".py"))
+    affected = _importers(worktree, files, code)
     conftest_dirs = [PurePosixPath(p).parent for p in changed if _is_conftest(p)]
     return {
         n
@@ -150,6 +150,7 @@ def _regression_set(worktree: Path, changed: list[str], collected: list[str]) ->
 
 
 def _python_files(worktree: Path) -> list[str]:
+    """Every Python file of the checkout (hidden directories and caches left out)."""
     return [
         str(p.relative_to(worktree).as_posix())
         for p in worktree.rglob("*.py")
@@ -196,6 +197,7 @@ def _module_names(worktree: Path, path: str) -> list[str]:
 
 
 def _imports(worktree: Path, path: str) -> set[str]:
+    """Every module name `path` imports, anywhere in it, relative imports made absolute."""
     tree = _parse(_read(worktree / path))
     if tree is None:
         return set()
@@ -349,22 +351,23 @@ def _dotted(node: ast.AST) -> str:
 
 # --- skips, collection hooks -----------------------------------------------------------------------
 
-_SKIPS = {
-    "pytest.skip": "skip added",
-    "pytest.importorskip": "skip added",
-    "pytest.mark.skip": "skip added",
-    "pytest.mark.skipif": "skip added",
-    "mark.skip": "skip added",
-    "mark.skipif": "skip added",
-    "unittest.skip": "skip added",
-    "unittest.skipIf": "skip added",
-    "unittest.skipUnless": "skip added",
-    "self.skipTest": "skip added",
-    "pytest.xfail": "xfail added",
-    "pytest.mark.xfail": "xfail added",
-    "mark.xfail": "xfail added",
-    "unittest.expectedFailure": "xfail added",
-}
+_SKIPS = dict.fromkeys(
+    (
+        "pytest.skip",
+        "pytest.importorskip",
+        "pytest.mark.skip",
+        "pytest.mark.skipif",
+        "mark.skip",
+        "mark.skipif",
+        "unittest.skip",
+        "unittest.skipIf",
+        "unittest.skipUnless",
+        "self.skipTest",
+    ),
+    "skip added",
+) | dict.fromkeys(
+    ("pytest.xfail", "pytest.mark.xfail", "mark.xfail", "unittest.expectedFailure"), "xfail added"
+)
 _COLLECTION_HOOKS = {
     "pytest_collection_modifyitems",
     "pytest_ignore_collect",

@@ -175,7 +175,11 @@ def test_fix_that_breaks_another_test_is_a_regression(target: Target) -> None:
     )
     assert not verdict.accepted
     assert verdict.fixed == [ROLE]
-    assert verdict.regressions == ["tests/test_models.py::test_name"]
+    # test_greeting breaks through app.service, which imports the changed module
+    assert verdict.regressions == [
+        "tests/test_models.py::test_name",
+        "tests/test_service.py::test_greeting",
+    ]
     assert (
         verdict.reason
         == "regression: tests/test_models.py::test_name passed at baseline and fails now"

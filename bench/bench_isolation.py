@@ -1,0 +1,97 @@
+"""Benchmark isolation on a generated suite: runs per victim against the bound, time against the baseline.
+
+Run: .venv/bin/python bench/bench_isolation.py
+Two suites of 1,300 fast tests in 40 files, 50 of them failing: one where 10 failures are victims
+of 3 polluters at different depths, one where all 50 are plain failures.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+from orchestrator.config import run_spec
+from orchestrator.isolation import diagnose
+from orchestrator.runner import run_suite
+
+FILES = 40
+PER_FILE = 32  # plus a few special tests: ~1,300 in all
+POLLUTERS = {3: "POLLUTE_A", 15: "POLLUTE_B", 28: "POLLUTE_C"}  # file index -> variable it leaks
+VICTIMS = {"POLLUTE_A": (5, 20, 33, 38), "POLLUTE_B": (16, 30, 39), "POLLUTE_C": (29, 34, 36)}
+
+
+def generate(root: Path, polluted: bool) -> None:
+    """Write the suite: innocents everywhere, plain failures spread out, victims after polluters."""
+    victims_in: dict[int, list[str]] = {}
+    if polluted:
+        for var, files in VICTIMS.items():
+            for f in files:
+                victims_in.setdefault(f, []).append(var)
+    plain_total = 50 - sum(len(v) for v in victims_in.values())
+    root.joinpath("tests").mkdir(parents=True)
+    root.joinpath("pyproject.toml").write_text(
+        f'[tool.orchestrator]\ntest-cmd = "{sys.executable} -m pytest"\n'
+    )
+    for f in range(FILES):
+        lines = ["import os\n"]
+        for i in range(PER_FILE):
+            lines.append(f"def test_ok_{i}():\n    assert {i} >= 0\n")
+        if polluted and f in POLLUTERS:
+            lines.append(f"def test_polluter():\n    os.environ[{POLLUTERS[f]!r}] = '1'\n")
+        for var in victims_in.get(f, []):
+            lines.append(f"def test_victim_{var}():\n    assert {var!r} not in os.environ\n")
+        for j in range(plain_total // FILES + (f < plain_total % FILES)):
+            lines.append(f"def test_bug_{j}():\n    assert {j} == -1\n")
+        root.joinpath(f"tests/test_m{f:02d}.py").write_text("\n\n".join(lines))
+
+
+def measure(polluted: bool) -> dict:
+    with tempfile.TemporaryDirectory(prefix="bench-isolation-") as tmp:
+        repo = Path(tmp)
+        generate(repo, polluted)
+        spec = run_spec(repo, record_leaks=True)
+        spec.env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # our venv's plugins are not the target's
+        baseline = run_suite(spec, label="baseline")
+        result = diagnose(spec, baseline)
+        order = [r.nodeid for r in baseline.results]
+        rows = []
+        for finding in result.findings:
+            depth = order.index(finding.victim)
+            bound = math.ceil(math.log2(depth)) + 2
+            rows.append((finding.victim, depth, finding.runs, bound, finding.culprits))
+        return {
+            "tests": len(baseline.results),
+            "failing": len(baseline.failing()),
+            "baseline_s": baseline.duration_s,
+            "isolation_s": result.duration_s,
+            "runs": result.runs,
+            "alone": sum(v == "passes_alone" for v in result.alone.values()),
+            "rows": rows,
+        }
+
+
+def main() -> None:
+    polluted, plain = measure(polluted=True), measure(polluted=False)
+    print("victim                                         depth  runs  bound  polluter")
+    for victim, depth, runs, bound, culprits in polluted["rows"]:
+        mark = "ok" if runs <= bound else "OVER"
+        print(f"{victim:46} {depth:5} {runs:5} {bound:6}  {', '.join(culprits)} {mark}")
+    print()
+    print(f"{'':28} {'with polluters':>16} {'plain failures':>16}")
+    for key, label in (
+        ("tests", "tests"),
+        ("failing", "failing"),
+        ("alone", "pass alone"),
+        ("runs", "isolation pytest runs"),
+        ("baseline_s", "baseline wall s"),
+        ("isolation_s", "isolation wall s"),
+    ):
+        print(f"{label:28} {polluted[key]:>16} {plain[key]:>16}")
+    ratios = [s["isolation_s"] / s["baseline_s"] for s in (polluted, plain)]
+    print(f"{'isolation / baseline':28} {ratios[0]:>15.2f}x {ratios[1]:>15.2f}x  (target < 0.5x)")
+
+
+if __name__ == "__main__":
+    main()
