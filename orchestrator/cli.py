@@ -182,7 +182,7 @@ def _from_handoff(options, path: Path):
     )
     for line in view.unread:
         print(f"orchestrate: could not read: {line}", file=sys.stderr)
-    previous = view.model_dump(mode="json", exclude={"state"})
+    previous = view.model_dump(mode="json")
     return options.model_copy(update=updates), previous
 
 

@@ -97,7 +97,7 @@ def command_line(spec: RunSpec) -> str:
 
 def environ_for(spec: RunSpec, plugin_dir: str) -> dict[str, str]:
     env = dict(os.environ)
-    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "PYTEST_ADDOPTS"):
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "PYTEST_CURRENT_TEST"):
         env.pop(name, None)
     paths = [*spec.pythonpath, *filter(None, [env.get("PYTHONPATH")]), plugin_dir]
     env["PYTHONPATH"] = os.pathsep.join(paths)

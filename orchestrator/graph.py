@@ -57,6 +57,8 @@ def _baseline(state: RunState, runtime: Runtime[RunContext]) -> dict:
 def _triage(state: RunState, runtime: Runtime[RunContext]) -> dict:
     run = SuiteRun.model_validate(state["baseline"])
     report = pipeline.diagnose(runtime.context, state["base"], run)
+    if state.get("previous"):
+        pipeline.report_staleness(runtime.context, state["previous"], report)
     return {"report": report.model_dump(mode="json")}
 
 

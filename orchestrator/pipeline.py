@@ -74,6 +74,14 @@ class RunContext:
             record_leaks=o.isolation,
         )
 
+    @cached_property
+    def watchdog(self):
+        """Keeps the suite's containers running during the run ([tool.orchestrator] containers)."""
+        from orchestrator.config import load_config
+        from orchestrator.docker import Watchdog
+
+        return Watchdog(load_config(self.repo.root).containers)
+
     @property
     def model(self) -> str | None:
         """The model agents may use, or None when no API key is configured."""
@@ -88,6 +96,7 @@ def preflight(ctx: RunContext) -> str:
     """Check the repository and return the base commit every agent starts from."""
     repo = ctx.repo
     ctx.emit(PhaseStarted(phase="preflight", detail=str(repo.root)))
+    report_repairs(ctx, ctx.watchdog.check())
     if repo.dirty_files():
         if not ctx.options.include_uncommitted:
             repo.require_clean()
@@ -131,7 +140,50 @@ def diagnose(ctx: RunContext, base: str, run: SuiteRun) -> TriageReport:
                 in_worktree(ctx.spec, path), run, reruns=ctx.options.reruns, emit=ctx.emit
             )
     ctx.emit(PhaseStarted(phase="triage"))
-    return triage(run, ctx.repo.root, command_line(ctx.spec), isolation=isolation)
+    report = triage(run, ctx.repo.root, command_line(ctx.spec), isolation=isolation)
+    _watch_failing_containers(ctx, report)
+    if ctx.model:
+        _guess_unknown(ctx, report)
+    return report
+
+
+def report_repairs(ctx: RunContext, repairs) -> None:
+    for r in repairs:
+        level = "error" if r.action == "failed" else "warning" if r.action != "none" else "info"
+        ctx.emit(
+            Log(
+                level=level,
+                message=f"docker: {r.container} was {r.was}: {r.action} {r.detail}".rstrip(),
+            )
+        )
+
+
+def _watch_failing_containers(ctx: RunContext, report: TriageReport) -> None:
+    """Containers named in the failures join the watchdog, so no run waits for someone to press play."""
+    from orchestrator.docker import containers_from_failures
+
+    found = [n for n in containers_from_failures(report.failures) if n not in ctx.watchdog.names]
+    if found:
+        ctx.watchdog.names += found
+        report_repairs(ctx, ctx.watchdog.check())
+
+
+def _guess_unknown(ctx: RunContext, report: TriageReport) -> None:
+    """One cheap model call names the `unknown` group; marked as the model's guess."""
+    from agents.llm import guess_category
+    from orchestrator.errors import ModelError
+
+    for category in report.categories:
+        if category.id != "unknown":
+            continue
+        failures = [f for f in report.failures if f.nodeid in set(category.tests)]
+        try:
+            guess = guess_category(failures)
+        except ModelError as exc:
+            ctx.emit(Log(level="warning", message=f"model could not name the unknown group: {exc}"))
+            return
+        category.title = f"{guess['title']} (model's guess)"
+        category.root_cause = f"{guess['root_cause']} (model's guess)"
 
 
 def final_run(ctx: RunContext, rev: str) -> SuiteRun:
@@ -269,3 +321,22 @@ def write_handoff(ctx: RunContext, state: dict, *, interrupted: str | None = Non
     path = write(handoff_state(ctx, state, interrupted=interrupted), directory)
     ctx.emit(Log(message=f"handoff written: {path}"))
     return path
+
+
+def report_staleness(ctx: RunContext, previous: dict, report: TriageReport) -> None:
+    """Before planning from a handoff, say what changed since it was written."""
+    from orchestrator.gitops import run_git
+    from orchestrator.handoff import HandoffView, staleness
+
+    view = HandoffView.model_validate(previous)
+    base = view.state.base_commit if view.state else ""
+    since = None
+    if base:
+        proc = run_git(ctx.repo.root, "rev-list", "--count", f"{base}..HEAD", check=False)
+        since = int(proc.stdout) if proc.returncode == 0 else None
+    failing = {f.nodeid for f in report.failures}
+    lines = staleness(view, repo_head=ctx.repo.head, commits_since=since, failing_now=failing)
+    for line in lines or [
+        "the handoff matches the repository: nothing changed since it was written"
+    ]:
+        ctx.emit(Log(message=f"since the handoff: {line}"))

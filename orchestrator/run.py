@@ -34,8 +34,9 @@ def run(
     )
     config = {"configurable": {"thread_id": options.session}, "max_concurrency": options.parallel}
     watcher = _StopWatcher(controls)
-    with closing(checkpointer_for(repo.state_dir).conn), watcher:
-        graph = build_graph(checkpointer_for(repo.state_dir))
+    saver = checkpointer_for(repo.state_dir)
+    with closing(saver.conn), watcher, ctx.watchdog:
+        graph = build_graph(saver)
         start = (
             None if resume else {"options": options.model_dump(mode="json"), "previous": previous}
         )

@@ -44,18 +44,24 @@ class FixAndBreak(_Double):
 
 class DeleteTest(_Double):
     def edit(self, worktree: Path) -> None:
-        self.replace(worktree, "tests/test_ops.py", "def test_add():\n    assert add(2, 3) == 5\n", "")
+        self.replace(
+            worktree, "tests/test_ops.py", "def test_add():\n    assert add(2, 3) == 5\n", ""
+        )
 
 
 class AddSkip(_Double):
     def edit(self, worktree: Path) -> None:
-        self.replace(worktree, "tests/test_ops.py", "def test_add():", "@pytest.mark.skip\ndef test_add():")
+        self.replace(
+            worktree, "tests/test_ops.py", "def test_add():", "@pytest.mark.skip\ndef test_add():"
+        )
         self.replace(worktree, "tests/test_ops.py", "from calc", "import pytest\nfrom calc")
 
 
 class WeakenAssert(_Double):
     def edit(self, worktree: Path) -> None:
-        self.replace(worktree, "tests/test_ops.py", "assert add(2, 3) == 5", "assert add(2, 3) <= 5")
+        self.replace(
+            worktree, "tests/test_ops.py", "assert add(2, 3) == 5", "assert add(2, 3) <= 5"
+        )
 
 
 class Crash(_Double):
@@ -79,7 +85,12 @@ class EditSharedB(_Double):
 
 class FixLower(_Double):
     def edit(self, worktree: Path) -> None:
-        self.replace(worktree, "calc/text.py", 'raise RuntimeError("Event loop is closed")', "return s.lower()")
+        self.replace(
+            worktree,
+            "calc/text.py",
+            'raise RuntimeError("Event loop is closed")',
+            "return s.lower()",
+        )
 
 
 class InterruptOnce(_Double):

@@ -85,8 +85,20 @@ def category_agents() -> dict:
 
 
 def run_cli(repo: Path, tmp_path: Path, capsys, *extra: str) -> tuple[int, dict | None, str]:
-    code = main(["run", str(repo), "--no-tui", "--json", "--no-isolation", "--timeout", "20",
-                 "--handoff-dir", str(tmp_path / "handoffs"), *extra])
+    code = main(
+        [
+            "run",
+            str(repo),
+            "--no-tui",
+            "--json",
+            "--no-isolation",
+            "--timeout",
+            "20",
+            "--handoff-dir",
+            str(tmp_path / "handoffs"),
+            *extra,
+        ]
+    )
     out, err = capsys.readouterr()
     return code, (json.loads(out) if out.strip() else None), err
 
@@ -95,7 +107,9 @@ def by_category(report: dict) -> dict[str, dict]:
     return {a["category"]: a for a in report["agents"]}
 
 
-def test_correct_fix_is_accepted_merged_and_user_checkout_untouched(make_repo, tmp_path, capsys, agents):
+def test_correct_fix_is_accepted_merged_and_user_checkout_untouched(
+    make_repo, tmp_path, capsys, agents
+):
     agents(unknown=doubles.FixCorrectly, async_event_loop=doubles.FixLower)
     repo = make_repo(CALC)
     before = GitRepo(repo).fingerprint()
@@ -126,13 +140,16 @@ def test_correct_fix_is_accepted_merged_and_user_checkout_untouched(make_repo, t
         (doubles.WeakenAssert, "weak"),
     ],
 )
-def test_cheating_or_breaking_patches_are_rejected(make_repo, tmp_path, capsys, agents, double, rule):
+def test_cheating_or_breaking_patches_are_rejected(
+    make_repo, tmp_path, capsys, agents, double, rule
+):
     agents(unknown=double)
     repo = make_repo(CALC)
     before = GitRepo(repo).fingerprint()
 
-    code, report, _ = run_cli(repo, tmp_path, capsys, "--agents", f"double_{double.__name__}",
-                              "--max-attempts", "1")
+    code, report, _ = run_cli(
+        repo, tmp_path, capsys, "--agents", f"double_{double.__name__}", "--max-attempts", "1"
+    )
 
     assert code == 0
     assert GitRepo(repo).fingerprint() == before
@@ -142,7 +159,9 @@ def test_cheating_or_breaking_patches_are_rejected(make_repo, tmp_path, capsys, 
     assert report["after"]["failed"] == report["before"]["failed"]  # nothing merged
 
 
-def test_rejected_patch_goes_back_with_feedback_up_to_max_attempts(make_repo, tmp_path, capsys, agents):
+def test_rejected_patch_goes_back_with_feedback_up_to_max_attempts(
+    make_repo, tmp_path, capsys, agents
+):
     agents(unknown=doubles.WeakenAssert)
     repo = make_repo(CALC)
     run_cli(repo, tmp_path, capsys, "--agents", "double_WeakenAssert", "--max-attempts", "2")
@@ -182,7 +201,9 @@ def test_crashing_agent_is_reported_and_others_unaffected(make_repo, tmp_path, c
     assert GitRepo(repo).fingerprint() == before
 
 
-def test_interrupted_run_resumes_without_redoing_finished_agents(make_repo, tmp_path, capsys, agents):
+def test_interrupted_run_resumes_without_redoing_finished_agents(
+    make_repo, tmp_path, capsys, agents
+):
     agents(unknown=doubles.InterruptOnce, async_event_loop=doubles.FixLower)
     repo = make_repo(CALC)
     before = GitRepo(repo).fingerprint()

@@ -280,7 +280,8 @@ def _env_changes(old: dict, new: dict) -> list[str]:
         if not key.startswith("PYTEST_"):
             leaks.append(f"{key}={new[key]!r} left in os.environ")
     for key in sorted(old.keys() - new.keys()):
-        leaks.append(f"{key} removed from os.environ (was {old[key]!r})")
+        if not key.startswith("PYTEST_"):
+            leaks.append(f"{key} removed from os.environ (was {old[key]!r})")
     for key in sorted(old.keys() & new.keys()):
         if old[key] != new[key] and not key.startswith("PYTEST_"):
             leaks.append(f"{key} changed in os.environ from {old[key]!r} to {new[key]!r}")

@@ -1,0 +1,466 @@
+"""The runner against real pytest subprocesses: streaming, hangs, crashes, selection, leaks,
+shuffling, and how the suite command is resolved."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config import load_config, resolve_command, run_spec
+from orchestrator.events import SuiteFinished, SuiteStarted, TestFinished, TestStarted
+from orchestrator.models import RunSpec
+from orchestrator.runner import collect, run_suite
+
+QUIET_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+
+def spec_for(repo: Path, **kw) -> RunSpec:
+    kw.setdefault("timeout_s", 30.0)
+    return RunSpec(
+        repo=str(repo), command=[sys.executable, "-m", "pytest"], env=dict(QUIET_ENV), **kw
+    )
+
+
+def outcomes(run) -> dict[str, str]:
+    return {r.nodeid: r.outcome for r in run.results}
+
+
+# --- streaming -------------------------------------------------------------------------------
+
+
+def test_results_stream_while_the_suite_runs(make_repo, tmp_path: Path) -> None:
+    """test_b waits for a marker the emit callback writes when test_a's result arrives: it can
+    only pass if results are streamed while pytest is still running."""
+    marker = tmp_path / "a-finished"
+    repo = make_repo(
+        {
+            "tests/test_stream.py": f"""
+                import time
+                from pathlib import Path
+
+                import pytest
+
+                def test_a():
+                    pass
+
+                def test_b():
+                    deadline = time.monotonic() + 10
+                    while not Path({str(marker)!r}).exists():
+                        assert time.monotonic() < deadline, "test_a's result was not streamed"
+                        time.sleep(0.01)
+
+                def test_c():
+                    assert 1 + 1 == 3
+
+                @pytest.mark.skip(reason="not today")
+                def test_d():
+                    pass
+
+                @pytest.mark.xfail(reason="known")
+                def test_e():
+                    assert False
+                """
+        }
+    )
+    events = []
+
+    def emit(event) -> None:
+        events.append(event)
+        if isinstance(event, TestFinished) and event.nodeid.endswith("::test_a"):
+            marker.write_text("done")
+
+    run = run_suite(spec_for(repo), emit, label="baseline")
+    ids = [f"tests/test_stream.py::test_{c}" for c in "abcde"]
+    assert isinstance(events[0], SuiteStarted) and events[0].total == 5
+    assert events[0].label == "baseline"
+    assert isinstance(events[-1], SuiteFinished)
+    assert events[-1].counts.passed == 2 and events[-1].counts.failed == 1
+    per_test = events[1:-1]
+    assert [type(e) for e in per_test] == [TestStarted, TestFinished] * 5
+    assert [e.nodeid for e in per_test] == [n for n in ids for _ in range(2)]
+    finished = {e.nodeid: e.outcome for e in per_test if isinstance(e, TestFinished)}
+    assert finished == dict(zip(ids, ["passed", "passed", "failed", "skipped", "xfailed"]))
+    assert run.collected == ids
+    assert [r.nodeid for r in run.results] == ids
+    assert run.restarts == 0
+    failed = run.by_id()[ids[2]]
+    assert failed.when == "call"
+    assert failed.exc_type == "AssertionError"
+    assert "assert (1 + 1) == 3" in failed.message or "assert 2 == 3" in failed.message
+    assert failed.frames[-1].path == "tests/test_stream.py"
+    assert failed.frames[-1].func == "test_c"
+
+
+def test_a_hanging_test_is_stopped_and_the_suite_goes_on(make_repo) -> None:
+    repo = make_repo(
+        {
+            "tests/test_a.py": """
+                import time
+
+                def test_before():
+                    pass
+
+                def test_hang():
+                    time.sleep(60)
+
+                def test_after():
+                    pass
+                """,
+            "tests/test_b.py": """
+                def test_later_pass():
+                    pass
+
+                def test_later_fail():
+                    assert [] == [1]
+                """,
+        }
+    )
+    finished: list[TestFinished] = []
+    started = time.monotonic()
+    run = run_suite(
+        spec_for(repo, timeout_s=2.0),
+        lambda e: finished.append(e) if isinstance(e, TestFinished) else None,
+    )
+    elapsed = time.monotonic() - started
+    assert elapsed < 20, f"the hang was not stopped in time ({elapsed:.1f} s)"
+    assert outcomes(run) == {
+        "tests/test_a.py::test_before": "passed",
+        "tests/test_a.py::test_hang": "timeout",
+        "tests/test_a.py::test_after": "passed",
+        "tests/test_b.py::test_later_pass": "passed",
+        "tests/test_b.py::test_later_fail": "failed",
+    }
+    assert [r.nodeid for r in run.results][1] == "tests/test_a.py::test_hang"
+    assert run.restarts == 1
+    hung = run.by_id()["tests/test_a.py::test_hang"]
+    assert hung.duration_s == 2.0
+    assert "timeout" in hung.message
+    assert [e.outcome for e in finished if e.nodeid.endswith("test_hang")] == ["timeout"]
+    assert run.counts().failed == 2 and run.counts().passed == 3
+
+
+def test_a_crashing_test_is_an_error_and_the_suite_goes_on(make_repo) -> None:
+    repo = make_repo(
+        {
+            "tests/test_crash.py": """
+                import os
+
+                def test_one():
+                    pass
+
+                def test_crash():
+                    os._exit(3)
+
+                def test_three():
+                    pass
+
+                def test_four():
+                    assert 0
+                """
+        }
+    )
+    run = run_suite(spec_for(repo))
+    assert outcomes(run) == {
+        "tests/test_crash.py::test_one": "passed",
+        "tests/test_crash.py::test_crash": "error",
+        "tests/test_crash.py::test_three": "passed",
+        "tests/test_crash.py::test_four": "failed",
+    }
+    crashed = run.by_id()["tests/test_crash.py::test_crash"]
+    assert "exit code 3" in crashed.message
+    assert crashed.exc_type == "orchestrate.Crash"
+    assert run.restarts == 1
+
+
+# --- what runs -------------------------------------------------------------------------------
+
+THREE_FILES = {
+    "tests/test_x.py": """
+        def test_x1():
+            pass
+
+        def test_x2():
+            pass
+        """,
+    "tests/test_y.py": """
+        import pytest
+
+        @pytest.mark.parametrize("n", [1, 2])
+        def test_y(n):
+            assert n
+
+        class TestY:
+            def test_method(self):
+                pass
+        """,
+    "tests/test_z.py": """
+        def test_z1():
+            assert False
+        """,
+}
+
+
+def test_select_runs_exactly_those_ids_in_that_order(make_repo) -> None:
+    repo = make_repo(THREE_FILES)
+    chosen = [
+        "tests/test_z.py::test_z1",
+        "tests/test_y.py::TestY::test_method",
+        "tests/test_x.py::test_x2",
+        "tests/test_y.py::test_y[2]",
+    ]
+    run = run_suite(spec_for(repo, select=chosen))
+    assert [r.nodeid for r in run.results] == chosen
+    assert outcomes(run)["tests/test_z.py::test_z1"] == "failed"
+    assert run.collected == chosen
+
+
+def test_collect_lists_ids_without_running(make_repo) -> None:
+    repo = make_repo(THREE_FILES)
+    assert collect(spec_for(repo)) == [
+        "tests/test_x.py::test_x1",
+        "tests/test_x.py::test_x2",
+        "tests/test_y.py::test_y[1]",
+        "tests/test_y.py::test_y[2]",
+        "tests/test_y.py::TestY::test_method",
+        "tests/test_z.py::test_z1",
+    ]
+
+
+def test_collection_errors_become_error_results(make_repo) -> None:
+    repo = make_repo(
+        {
+            "app/__init__.py": "",
+            "app/core.py": "def real():\n    return 1\n",
+            "tests/test_broken.py": """
+                from app.core import renamed
+
+                def test_never():
+                    pass
+                """,
+            "tests/test_syntax.py": "def test_bad(:\n    pass\n",
+            "tests/test_ok.py": """
+                from app.core import real
+
+                def test_ok():
+                    assert real() == 1
+                """,
+        },
+        pyproject=(
+            f'[tool.orchestrator]\ntest-cmd = "{sys.executable} -m pytest"\n'
+            'env = { PYTEST_DISABLE_PLUGIN_AUTOLOAD = "1" }\n'
+            '[tool.pytest.ini_options]\npythonpath = ["."]\n'
+        ),
+    )
+    run = run_suite(spec_for(repo))
+    results = run.by_id()
+    assert results["tests/test_ok.py::test_ok"].outcome == "passed"
+    broken = results["tests/test_broken.py"]
+    assert (broken.outcome, broken.when, broken.exc_type) == ("error", "collect", "ImportError")
+    assert "cannot import name 'renamed'" in broken.message
+    syntax = results["tests/test_syntax.py"]
+    assert (syntax.outcome, syntax.when) == ("error", "collect")
+    assert syntax.exc_type == "SyntaxError"
+    assert run.counts().errors == 2
+
+
+def test_ignore_and_deselect_are_honoured(make_repo) -> None:
+    repo = make_repo(
+        {
+            **THREE_FILES,
+            "tests/test_broken.py": "import nothing_here_at_all\n",
+        }
+    )
+    spec = spec_for(
+        repo,
+        ignores=["tests/test_broken.py", "tests/test_z.py"],
+        deselect=["tests/test_y.py::test_y[1]", "tests/test_x.py::test_x1"],
+    )
+    run = run_suite(spec)
+    assert [r.nodeid for r in run.results] == [
+        "tests/test_x.py::test_x2",
+        "tests/test_y.py::test_y[2]",
+        "tests/test_y.py::TestY::test_method",
+    ]
+    assert run.counts().failed == 0 and run.counts().errors == 0
+
+
+# --- leaks and order -------------------------------------------------------------------------
+
+
+def test_leaked_state_is_recorded_per_test(make_repo) -> None:
+    repo = make_repo(
+        {
+            "app/__init__.py": "",
+            "app/settings.py": 'MODE = "prod"\n',
+            "tests/test_leaks.py": """
+                import os
+                from pathlib import Path
+
+                import app.settings
+
+                ROOT = Path(__file__).resolve().parent.parent
+
+                def test_clean(monkeypatch):
+                    monkeypatch.setenv("ORCH_CLEAN", "1")
+                    monkeypatch.setattr(app.settings, "MODE", "test")
+
+                def test_env():
+                    os.environ["ORCH_LEAKED"] = "yes"
+
+                def test_attr():
+                    app.settings.MODE = "debug"
+
+                def test_file():
+                    (ROOT / "leftover.db").write_text("x")
+
+                def test_cwd():
+                    os.chdir(ROOT / "tests")
+                """,
+        },
+        pyproject=(
+            '[tool.pytest.ini_options]\npythonpath = ["."]\n'
+        ),
+    )
+    run = run_suite(spec_for(repo, record_leaks=True))
+    leaks = {r.nodeid.split("::")[1]: r.leaks for r in run.results}
+    assert all(r.outcome == "passed" for r in run.results)
+    assert leaks["test_clean"] == []
+    assert leaks["test_env"] == ["ORCH_LEAKED='yes' left in os.environ"]
+    assert leaks["test_attr"] == ["app.settings.MODE rebound (was 'prod', now 'debug')"]
+    assert leaks["test_file"] == ["files left in the repo root: leftover.db"]
+    assert len(leaks["test_cwd"]) == 1
+    assert leaks["test_cwd"][0].startswith("cwd changed from")
+    assert leaks["test_cwd"][0].endswith(f"{repo.resolve()}/tests and not restored")
+
+
+def test_leaks_are_not_recorded_unless_asked(make_repo) -> None:
+    repo = make_repo({"tests/test_env.py": "import os\n\ndef test_env():\n    os.environ['X_LEAK'] = '1'\n"})
+    run = run_suite(spec_for(repo))
+    assert run.results[0].leaks == []
+
+
+def test_shuffle_is_seeded_and_reproducible(make_repo) -> None:
+    body = "\n".join(f"def test_{i:02d}():\n    pass\n" for i in range(20))
+    repo = make_repo({"tests/test_many.py": body, "tests/test_more.py": body})
+    plain = [r.nodeid for r in run_suite(spec_for(repo)).results]
+    first = run_suite(spec_for(repo, shuffle_seed=7))
+    again = run_suite(spec_for(repo, shuffle_seed=7))
+    other = run_suite(spec_for(repo, shuffle_seed=8))
+    order = [r.nodeid for r in first.results]
+    assert sorted(order) == sorted(plain) and len(order) == 40
+    assert order != plain
+    assert [r.nodeid for r in again.results] == order
+    assert [r.nodeid for r in other.results] != order
+    assert first.shuffle_seed == 7
+
+
+# --- which command runs the suite ------------------------------------------------------------
+
+
+def _bare_repo(path: Path, pyproject: str | None = None) -> Path:
+    path.mkdir()
+    if pyproject is not None:
+        (path / "pyproject.toml").write_text(pyproject, encoding="utf-8")
+    return path
+
+
+def _fake_venv(repo: Path) -> Path:
+    bindir = repo / ".venv" / "bin"
+    bindir.mkdir(parents=True)
+    python = bindir / "python"
+    python.symlink_to(sys.executable)
+    return python
+
+
+def _path_without_uv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A PATH holding only git (the tests need it) and no uv."""
+    bindir = tmp_path / "nouv-bin"
+    bindir.mkdir()
+    for tool in ("git",):
+        found = next(
+            Path(d) / tool
+            for d in os.environ["PATH"].split(os.pathsep)
+            if (Path(d) / tool).is_file()
+        )
+        (bindir / tool).symlink_to(found)
+    monkeypatch.setenv("PATH", str(bindir))
+
+
+def _path_with_fake_uv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    bindir = tmp_path / "uv-bin"
+    bindir.mkdir()
+    uv = bindir / "uv"
+    uv.write_text("#!/bin/sh\nexit 0\n")
+    uv.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+
+
+def test_repo_venv_python_is_used_and_runs_the_suite(make_repo, monkeypatch, tmp_path) -> None:
+    repo = make_repo(
+        {"tests/test_v.py": "import sys\n\ndef test_v():\n    assert sys.executable\n"},
+        pyproject="",
+    )
+    python = _fake_venv(repo)
+    _path_without_uv(monkeypatch, tmp_path)
+    spec = run_spec(repo)
+    assert spec.command == [str(python), "-m", "pytest"]
+    spec = spec.model_copy(update={"env": dict(QUIET_ENV)})
+    run = run_suite(spec)
+    assert outcomes(run) == {"tests/test_v.py::test_v": "passed"}
+
+
+def test_no_venv_falls_back_to_this_interpreter(tmp_path, monkeypatch) -> None:
+    repo = _bare_repo(tmp_path / "r")
+    _path_with_fake_uv(monkeypatch, tmp_path)  # uv on PATH but no uv.lock: not used
+    assert resolve_command(repo, None, load_config(repo)) == [sys.executable, "-m", "pytest"]
+
+
+def test_uv_lock_with_uv_on_path_uses_uv(tmp_path, monkeypatch) -> None:
+    repo = _bare_repo(tmp_path / "r")
+    (repo / "uv.lock").write_text("version = 1\n")
+    _fake_venv(repo)
+    _path_with_fake_uv(monkeypatch, tmp_path)
+    spec = run_spec(repo)
+    assert spec.command == ["uv", "run", "--no-sync", "pytest"]
+    assert spec.env["UV_PROJECT_ENVIRONMENT"] == str(repo / ".venv")
+
+
+def test_uv_lock_without_uv_falls_back_to_the_venv(tmp_path, monkeypatch) -> None:
+    repo = _bare_repo(tmp_path / "r")
+    (repo / "uv.lock").write_text("version = 1\n")
+    python = _fake_venv(repo)
+    _path_without_uv(monkeypatch, tmp_path)
+    assert resolve_command(repo, None, load_config(repo)) == [str(python), "-m", "pytest"]
+    (python).unlink()
+    (python.parent).rmdir()
+    assert resolve_command(repo, None, load_config(repo)) == [sys.executable, "-m", "pytest"]
+
+
+def test_configured_test_cmd_wins_over_uv_and_venv(tmp_path, monkeypatch) -> None:
+    repo = _bare_repo(
+        tmp_path / "r",
+        '[tool.orchestrator]\ntest-cmd = "tox -e py -- -x"\ntimeout = 7\nignore = ["slow"]\n'
+        'env = { APP_ENV = "test" }\n',
+    )
+    (repo / "uv.lock").write_text("version = 1\n")
+    _fake_venv(repo)
+    _path_with_fake_uv(monkeypatch, tmp_path)
+    spec = run_spec(repo, ignores=["more"])
+    assert spec.command == ["tox", "-e", "py", "--", "-x"]
+    assert spec.timeout_s == 7
+    assert spec.ignores == ["slow", "more"]
+    assert spec.env == {"APP_ENV": "test"}
+    assert run_spec(repo, timeout_s=3).timeout_s == 3
+
+
+def test_test_cmd_option_wins_over_everything(tmp_path, monkeypatch) -> None:
+    repo = _bare_repo(tmp_path / "r", '[tool.orchestrator]\ntest-cmd = "tox"\n')
+    (repo / "uv.lock").write_text("version = 1\n")
+    _fake_venv(repo)
+    _path_with_fake_uv(monkeypatch, tmp_path)
+    spec = run_spec(repo, test_cmd="/opt/py/bin/python -m pytest -x 'tests/a b'")
+    assert spec.command == ["/opt/py/bin/python", "-m", "pytest", "-x", "tests/a b"]
