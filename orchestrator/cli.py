@@ -58,7 +58,7 @@ def cmd_triage(args: argparse.Namespace) -> int:
 
 
 def _triage_repo(args: argparse.Namespace):
-    from orchestrator.config import command_line, run_spec
+    from orchestrator.config import command_line
     from orchestrator.events import Log
     from orchestrator.gitops import GitRepo
     from orchestrator.logview import PlainLog
@@ -66,17 +66,8 @@ def _triage_repo(args: argparse.Namespace):
     from orchestrator.triage import triage
 
     repo = GitRepo(_repo_arg(args)).root
-    spec = run_spec(
-        repo,
-        test_cmd=args.test_cmd,
-        ignores=args.ignore,
-        deselect=args.deselect,
-        timeout_s=args.timeout,
-        record_leaks=not args.no_isolation,
-    )
-    spec = spec.model_copy(
-        update={"shuffle_seed": args.shuffle, "env": {**spec.env, "PYTHONDONTWRITEBYTECODE": "1"}}
-    )
+    spec = _checkout_spec(repo, args, record_leaks=not args.no_isolation)
+    spec = spec.model_copy(update={"shuffle_seed": args.shuffle})
     emit = PlainLog() if not args.json or args.verbose else _quiet
     run = run_suite(spec, emit, label="suite")
     isolation = None
@@ -95,6 +86,21 @@ def _triage_repo(args: argparse.Namespace):
             )
         )
     return report
+
+
+def _checkout_spec(repo: Path, args: argparse.Namespace, *, record_leaks: bool):
+    """A RunSpec for the user's own checkout: no bytecode files written into it."""
+    from orchestrator.config import run_spec
+
+    spec = run_spec(
+        repo,
+        test_cmd=args.test_cmd,
+        ignores=args.ignore,
+        deselect=args.deselect,
+        timeout_s=args.timeout,
+        record_leaks=record_leaks,
+    )
+    return spec.model_copy(update={"env": {**spec.env, "PYTHONDONTWRITEBYTECODE": "1"}})
 
 
 def _quiet(_event) -> None:
@@ -204,21 +210,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
-    from orchestrator.config import run_spec
     from orchestrator.gitops import GitRepo
     from orchestrator.isolation import bisect
     from orchestrator.logview import PlainLog
 
     repo = GitRepo(args.repo).root
-    spec = run_spec(
-        repo,
-        test_cmd=args.test_cmd,
-        ignores=args.ignore,
-        deselect=args.deselect,
-        timeout_s=args.timeout,
-        record_leaks=True,
-    )
-    spec = spec.model_copy(update={"env": {**spec.env, "PYTHONDONTWRITEBYTECODE": "1"}})
+    spec = _checkout_spec(repo, args, record_leaks=True)
     finding = bisect(spec, args.nodeid, emit=PlainLog())
     if args.json:
         print(finding.model_dump_json(indent=2))

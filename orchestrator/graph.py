@@ -66,13 +66,14 @@ def _plan(state: RunState, runtime: Runtime[RunContext]) -> dict:
     ctx = runtime.context
     previous = state.get("previous") or {}
     first = [c["category"] for c in previous.get("categories", []) if c.get("category")]
+    report = TriageReport.model_validate(state["report"])
     result = plan(
-        TriageReport.model_validate(state["report"]),
+        report,
         agents=set(ctx.options.agents) if ctx.options.agents else None,
         model_available=ctx.model is not None,
         first=first,
     )
-    pipeline.announce_plan(ctx, result)
+    pipeline.announce_plan(ctx, report, result)
     return {"plan": result.model_dump(mode="json")}
 
 

@@ -77,6 +77,9 @@ def _nodeid(case: ET.Element) -> str:
     name = case.get("name") or ""
     classname = case.get("classname") or ""
     parts = classname.split(".") if classname else []
+    if not classname and name:
+        # A file that failed to collect: pytest writes classname="" name="pkg.test_mod".
+        return case.get("file") or name.replace(".", "/") + ".py"
     if case.get("file"):
         module_path = case.get("file")
         classes = [p for p in parts if p[:1].isupper()]

@@ -218,29 +218,14 @@ def finish(ctx: RunContext, report: RunReport) -> None:
     )
 
 
-def announce_plan(ctx: RunContext, result) -> None:
+def announce_plan(ctx: RunContext, report: TriageReport, result) -> None:
     """Tell the viewer the plan, and say once, plainly, what no agent will take and why."""
     from orchestrator.events import PlanReady
 
-    ctx.emit(PlanReady(categories=[_order_category(o) for o in result.orders]))
+    planned = {o.category for o in result.orders}
+    ctx.emit(PlanReady(categories=[c for c in report.categories if c.id in planned]))
     for category, why in result.left.items():
         ctx.emit(Log(level="warning", message=f"{category} left: {why}"))
-
-
-def _order_category(order):
-    from orchestrator.models import Category
-
-    return Category(
-        id=order.category,
-        title=order.title,
-        count=order.target,
-        tests=order.tests,
-        affected_files=order.affected_files,
-        root_cause=order.root_cause,
-        fix_strategy=order.fix_strategy,
-        agent=order.agent,
-        priority=order.priority,
-    )
 
 
 def remaining_categories(report: TriageReport, after: SuiteRun, repo: Path) -> list:
