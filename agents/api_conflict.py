@@ -46,7 +46,9 @@ class ApiConflict:
 
     def propose(self, order: WorkOrder, worktree: Path, feedback: list[str]) -> Proposal:
         files = Files(worktree)
-        fields = unique_fields(failure_text(order))
+        # Per failure: one naming `users.username` must not hide the usual fields from a bare 409.
+        texts = [f"{f.message}\n{f.longrepr or ''}" for f in order.failures]
+        fields = set().union(*map(unique_fields, texts or [failure_text(order)]))
         wanted = set().union(*failing_tests(order).values())
         modules = {path: m for path in test_files(order, files) if (m := files.parse(path))}
         targets = _targets(modules, wanted)

@@ -17,7 +17,7 @@ from pathlib import Path
 import libcst as cst
 import libcst.matchers as m
 
-from agents import _cst
+from agents import codemod
 from orchestrator.models import Proposal, WorkOrder
 
 RUNNING_LOOP = ("cannot be called from a running event loop", "This event loop is already running")
@@ -42,7 +42,7 @@ class AsyncEventLoop:
         changes: list[str] = []
         problems: list[str] = []
         if any(s in t for t in texts for s in RUNNING_LOOP):
-            for path in _cst.candidate_files(order, worktree):
+            for path in codemod.candidate_files(order, worktree):
                 changes += _await_instead_of_run(worktree, path, problems)
         if any(s in t for t in texts for s in OTHER_LOOP):
             changes += _align_loop_scopes(order, worktree, problems)
@@ -51,7 +51,7 @@ class AsyncEventLoop:
                 "; ".join(problems)
                 or "no asyncio.run() in async code and no loop-scope mismatch found"
             )
-            return _cst.decline(f"async_event_loop: {reason}")
+            return codemod.decline(f"async_event_loop: {reason}")
         extra = f" Not changed: {'; '.join(problems)}." if problems else ""
         return Proposal(explanation="Fixed event-loop misuse: " + "; ".join(changes) + "." + extra)
 
@@ -63,7 +63,7 @@ def _is_loop_runner(call: cst.Call, imports: dict[str, str]) -> bool:
     """asyncio.run(x) / run(x) from asyncio / <loop>.run_until_complete(x), with one argument."""
     if len([a for a in call.args if a.keyword is None]) != 1:
         return False
-    name = _cst.full_name(call.func)
+    name = codemod.dotted(call.func)
     root = name.split(".")[0]
     resolved = f"{imports.get(root, root)}{name[len(root) :]}"
     return resolved == "asyncio.run" or name.endswith(".run_until_complete")
@@ -73,7 +73,7 @@ def _runners_by_function(
     module: cst.Module, imports: dict[str, str]
 ) -> dict[FuncKey, cst.FunctionDef]:
     found: dict[FuncKey, cst.FunctionDef] = {}
-    for func, owner in _cst.functions(module):
+    for func, owner in codemod.functions(module):
         if any(_is_loop_runner(c, imports) for c in m.findall(func, m.Call())):
             found[(owner.name.value if owner else None, func.name.value)] = func
     return found
@@ -83,9 +83,9 @@ def _callers(module: cst.Module, key: FuncKey) -> list[FuncKey]:
     """The functions of this file that call `key` (by name, or through self./cls. in its class)."""
     owner, name = key
     callers: list[FuncKey] = []
-    for func, cls in _cst.functions(module):
+    for func, cls in codemod.functions(module):
         for call in m.findall(func, m.Call()):
-            called = _cst.full_name(call.func)
+            called = codemod.dotted(call.func)
             same_class = owner is not None and cls is not None and cls.name.value == owner
             if (owner is None and called == name) or (
                 same_class and called in (f"self.{name}", f"cls.{name}")
@@ -99,7 +99,7 @@ def _used_elsewhere(worktree: Path, path: Path, name: str) -> bool:
     """Whether another file calls `name`: making it async would break that caller."""
     return any(
         f"{name}(" in p.read_text(encoding="utf-8", errors="replace")
-        for p in _cst.python_files(worktree)
+        for p in codemod.python_files(worktree)
         if p != path
     )
 
@@ -108,12 +108,12 @@ def _plan_async(
     worktree: Path, path: Path, module: cst.Module, problems: list[str]
 ) -> tuple[set[FuncKey], set[FuncKey]]:
     """(functions that await instead of running a loop, sync helpers that must become async)."""
-    imports = _cst.imported_names(module)
-    rel = _cst.relative(worktree, path)
+    imports = codemod.imported_names(module)
+    rel = codemod.relative(worktree, path)
     runners = _runners_by_function(module, imports)
     is_async = {
         (o.name.value if o else None, f.name.value): f.asynchronous is not None
-        for f, o in _cst.functions(module)
+        for f, o in codemod.functions(module)
     }
     awaiting = {k for k in runners if is_async[k]}
     to_async: set[FuncKey] = set()
@@ -176,7 +176,7 @@ class _Awaiter(cst.CSTTransformer):
         here = self.stack[-1] if self.stack else None
         if here in self.awaiting and _is_loop_runner(updated, self.imports):
             return cst.Await(expression=updated.args[0].value)
-        called = _cst.full_name(updated.func)
+        called = codemod.dotted(updated.func)
         for owner, name in self.to_async:
             if (owner is None and called == name) or (
                 owner is not None and called in (f"self.{name}", f"cls.{name}")
@@ -193,17 +193,17 @@ class _Awaiter(cst.CSTTransformer):
 
 
 def _await_instead_of_run(worktree: Path, path: Path, problems: list[str]) -> list[str]:
-    module = _cst.parse(path)
+    module = codemod.parse(path)
     if module is None or "run" not in module.code:
         return []
-    rel = _cst.relative(worktree, path)
-    imports = _cst.imported_names(module)
+    rel = codemod.relative(worktree, path)
+    imports = codemod.imported_names(module)
     awaiting, to_async = _plan_async(worktree, path, module, problems)
     if not awaiting:
         return []
     new = module.visit(_Awaiter(imports, awaiting, to_async))
-    new = _cst.drop_unused_import(new, "asyncio")
-    _cst.write(path, new)
+    new = codemod.drop_unused_import(new, "asyncio")
+    codemod.write(path, new)
     names = lambda keys: ", ".join(sorted(".".join(p for p in k if p) for k in keys))  # noqa: E731
     made = f"; made async: {names(to_async)} (call sites now await them)" if to_async else ""
     return [
@@ -216,7 +216,7 @@ def _await_instead_of_run(worktree: Path, path: Path, problems: list[str]) -> li
 
 def _keyword(call: cst.Call, name: str) -> str | None:
     arg = next((a for a in call.args if a.keyword is not None and a.keyword.value == name), None)
-    return _cst.string_value(arg.value) if arg is not None else None
+    return codemod.string_value(arg.value) if arg is not None else None
 
 
 def _fixture_loop_scope(func: cst.FunctionDef) -> str | None:
@@ -225,9 +225,9 @@ def _fixture_loop_scope(func: cst.FunctionDef) -> str | None:
         return None
     for decorator in func.decorators:
         dec = decorator.decorator
-        if isinstance(dec, cst.Call) and _cst.full_name(dec.func).endswith("fixture"):
+        if isinstance(dec, cst.Call) and codemod.dotted(dec.func).endswith("fixture"):
             return _keyword(dec, "loop_scope") or _keyword(dec, "scope") or "function"
-        if _cst.full_name(dec).endswith("fixture"):
+        if codemod.dotted(dec).endswith("fixture"):
             return "function"
     return None
 
@@ -242,8 +242,8 @@ def _fixture_scopes(worktree: Path, test_path: Path) -> dict[str, str]:
         files.append(directory / "conftest.py")
         directory = directory.parent
     for path in reversed(files):  # nearer definitions override
-        module = _cst.parse(path) if path.is_file() else None
-        for func, owner in _cst.functions(module) if module is not None else []:
+        module = codemod.parse(path) if path.is_file() else None
+        for func, owner in codemod.functions(module) if module is not None else []:
             scope = _fixture_loop_scope(func)
             if owner is None and scope is not None:
                 scopes[func.name.value] = scope
@@ -254,7 +254,7 @@ def _asyncio_mark(func: cst.FunctionDef) -> cst.Decorator | None:
     for decorator in func.decorators:
         dec = decorator.decorator
         target = dec.func if isinstance(dec, cst.Call) else dec
-        if _cst.full_name(target).endswith("mark.asyncio"):
+        if codemod.dotted(target).endswith("mark.asyncio"):
             return decorator
     return None
 
@@ -291,16 +291,13 @@ def _with_loop_scope(func: cst.FunctionDef, scope: str) -> cst.FunctionDef:
 def _align_loop_scopes(order: WorkOrder, worktree: Path, problems: list[str]) -> list[str]:
     changes: list[str] = []
     for nodeid in [f.nodeid for f in order.failures] or order.tests:
-        rel, classes, name = _cst.split_nodeid(nodeid)
-        path = _cst.inside(worktree, rel)
-        module = _cst.parse(path) if path is not None and path.is_file() else None
-        found = _cst.find_function(module, classes, name) if module is not None else None
-        if path is None or module is None or found is None:
+        found = codemod.find_test(worktree, nodeid)
+        if found is None:
             problems.append(f"{nodeid}: test not found in the worktree")
             continue
-        func = found[0]
+        path, module, func, _ = found
         scopes = _fixture_scopes(worktree, path)
-        wanted = {scopes[p] for p in _cst.param_names(func) if p in scopes} - {"function"}
+        wanted = {scopes[p] for p in codemod.param_names(func) if p in scopes} - {"function"}
         if len(wanted) != 1 or func.asynchronous is None:
             problems.append(
                 f"{nodeid}: can't tell which loop it should share (wider-loop fixtures: {sorted(wanted) or 'none'})"
@@ -316,7 +313,7 @@ def _align_loop_scopes(order: WorkOrder, worktree: Path, problems: list[str]) ->
             continue
         module = module.deep_replace(func, _with_loop_scope(func, scope))
         if mark is None:
-            module = _cst.add_import(module, "pytest")
-        _cst.write(path, module)
+            module = codemod.with_import(module, "pytest")
+        codemod.write(path, module)
         changes.append(f"{nodeid} now runs on the {scope}-scoped loop its fixtures were created on")
     return changes

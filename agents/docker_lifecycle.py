@@ -13,7 +13,7 @@ from pathlib import Path
 import libcst as cst
 import libcst.matchers as m
 
-from agents import _cst
+from agents import codemod
 from orchestrator.models import Proposal, WorkOrder
 
 RESTORE = {"pause": "unpause", "stop": "start"}
@@ -62,7 +62,7 @@ class DockerLifecycle:
         for path in _files(order, worktree):
             changes += _fix_file(worktree, path)
         if not changes:
-            return _cst.decline(
+            return codemod.decline(
                 "docker_lifecycle: no docker pause/stop without a guaranteed restore found"
             )
         return Proposal(
@@ -77,9 +77,11 @@ class DockerLifecycle:
 
 def _files(order: WorkOrder, worktree: Path) -> list[Path]:
     """The failures' files plus the conftests next to them (fixtures often do the pausing)."""
-    paths = _cst.candidate_files(order, worktree)
+    paths = codemod.candidate_files(order, worktree)
     for path in list(paths):
-        conftest = _cst.inside(worktree, Path(_cst.relative(worktree, path)).parent / "conftest.py")
+        conftest = codemod.resolve_inside(
+            worktree, Path(codemod.relative(worktree, path)).parent / "conftest.py"
+        )
         if conftest is not None and conftest.is_file() and conftest not in paths:
             paths.append(conftest)
     return paths
@@ -87,12 +89,12 @@ def _files(order: WorkOrder, worktree: Path) -> list[Path]:
 
 def _cli_action(call: cst.Call) -> tuple[str, cst.BaseExpression, cst.BaseExpression] | None:
     """(verb, docker executable node, container node) of subprocess.X(["docker", verb, name])."""
-    if _cst.full_name(call.func).split(".")[-1] not in _RUNNERS or not call.args:
+    if codemod.dotted(call.func).split(".")[-1] not in _RUNNERS or not call.args:
         return None
     command = call.args[0].value
     if not isinstance(command, cst.List) or len(command.elements) < 3:
         return None
-    values = [_cst.string_value(e.value) for e in command.elements]
+    values = [codemod.string_value(e.value) for e in command.elements]
     if not (values[0] or "").endswith("docker"):
         return None
     for index, value in enumerate(values[1:-1], start=1):
@@ -132,8 +134,8 @@ def _synth_restore(pause: tuple[str, str, cst.Call, str]) -> cst.SimpleStatement
     else:
         command = call.args[0].value
         elements = [
-            e.with_changes(value=_cst.with_string(e.value, RESTORE[verb]))
-            if _cst.string_value(e.value) == verb
+            e.with_changes(value=codemod.with_string(e.value, RESTORE[verb]))
+            if codemod.string_value(e.value) == verb
             else e
             for e in command.elements
         ]
@@ -155,7 +157,7 @@ def _wait_stmt(pause: tuple[str, str, cst.Call, str]) -> cst.SimpleStatementLine
     _, docker, _ = _cli_action(call)
     args = (
         [key]
-        if _cst.string_value(docker) == "docker"
+        if codemod.string_value(docker) == "docker"
         else [key, cst.Module([]).code_for_node(docker)]
     )
     return cst.SimpleStatementLine(
@@ -211,13 +213,13 @@ def _guard(func: cst.FunctionDef) -> tuple[cst.FunctionDef, list[str], set[str]]
 
 
 def _fix_file(worktree: Path, path: Path) -> list[str]:
-    module = _cst.parse(path)
+    module = codemod.parse(path)
     if module is None or ("pause" not in module.code and "stop" not in module.code):
         return []
     replacements: dict[cst.CSTNode, cst.CSTNode] = {}
     notes: list[str] = []
     kinds: set[str] = set()
-    for func, _ in _cst.functions(module):
+    for func, _ in codemod.functions(module):
         new, found, used = _guard(func)
         if found:
             replacements[func] = new
@@ -225,16 +227,16 @@ def _fix_file(worktree: Path, path: Path) -> list[str]:
             kinds |= used
     if not replacements:
         return []
-    module = _cst.replace_nodes(module, replacements)
-    defined = {f.name.value for f, _ in _cst.functions(module)}
+    module = codemod.replace_nodes(module, replacements)
+    defined = {f.name.value for f, _ in codemod.functions(module)}
     for kind, name, source in (
         ("cli", "_wait_until_running", CLI_WAIT),
         ("sdk", "_wait_until_running_sdk", SDK_WAIT),
     ):
         if kind in kinds and name not in defined:
-            module = _cst.append_code(module, source)
-    module = _cst.add_import(module, "time")
+            module = codemod.append_code(module, source)
+    module = codemod.with_import(module, "time")
     if "cli" in kinds:
-        module = _cst.add_import(module, "subprocess")
-    _cst.write(path, module)
-    return [f"{_cst.relative(worktree, path)}: {', '.join(notes)}"]
+        module = codemod.with_import(module, "subprocess")
+    codemod.write(path, module)
+    return [f"{codemod.relative(worktree, path)}: {', '.join(notes)}"]

@@ -335,4 +335,4 @@ def guess_category(
         raise ModelError(
             f"the model's guess was not the JSON asked for: {one_line(llm.scrub(text))}"
         )
-    return {"title": str(guess["title"]), "root_cause": str(guess["root_cause"])}
+    return {key: llm.scrub(str(guess[key])) for key in ("title", "root_cause")}

@@ -16,7 +16,15 @@ from typing import Any
 
 import libcst as cst
 
-from agents.codemod import Files, decline, dotted, failure_text, test_files, with_import
+from agents.codemod import (
+    Files,
+    decline,
+    dotted,
+    failure_text,
+    string_value,
+    test_files,
+    with_import,
+)
 from orchestrator.models import Proposal, WorkOrder
 
 COLUMN_FACTORIES = {"Column", "mapped_column"}
@@ -147,7 +155,7 @@ def _read_class(node: cst.ClassDef, path: str, assigned: set[str]) -> ModelClass
         for small in stmt.body:
             target, annotation, value = _assignment(small)
             if target == "__tablename__":
-                model.tablename = _string(value)
+                model.tablename = string_value(value)
             elif target and isinstance(value, cst.Call) and _callee(value) in COLUMN_FACTORIES:
                 model.columns.append(_read_column(target, annotation, value, assigned))
     return model
@@ -159,7 +167,7 @@ def _strings_in(node: cst.CSTNode) -> set[str]:
 
     class Walk(cst.CSTVisitor):
         def visit_SimpleString(self, s: cst.SimpleString) -> None:
-            found.add(_string(s) or "")
+            found.add(string_value(s) or "")
 
     node.visit(Walk())
     return found
@@ -183,7 +191,9 @@ def _read_column(attr: str, annotation: Any, call: cst.Call, assigned: set[str])
             column.default = _default_code(arg.value, assigned)
         elif name == "primary_key":
             column.primary_key = dotted(arg.value) == "True"
-        elif name == "type_" or (name is None and type_node is None and _string(arg.value) is None):
+        elif name == "type_" or (
+            name is None and type_node is None and string_value(arg.value) is None
+        ):
             type_node = arg.value
     column.id_kind = _id_kind(type_node, annotation)
     return column
@@ -240,13 +250,6 @@ def _keyword(node: Any, name: str) -> cst.BaseExpression | None:
 
 def _callee(call: cst.Call) -> str:
     return dotted(call.func).rsplit(".", 1)[-1]
-
-
-def _string(node: Any) -> str | None:
-    if isinstance(node, cst.SimpleString):
-        value = node.evaluated_value
-        return value if isinstance(value, str) else None
-    return None
 
 
 # --- choosing and planning ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 import libcst as cst
 import libcst.matchers as m
 
-from agents import _cst
+from agents import codemod
 from orchestrator.models import Proposal, WorkOrder
 
 _EXPECTED = re.compile(r"Expected '([^']+)' to (?:have been|be) (?:called|awaited)")
@@ -30,11 +30,11 @@ class PatchTarget:
         nodeids = [f.nodeid for f in order.failures] or list(order.tests)
         by_file: dict[str, list[str]] = {}
         for nodeid in nodeids:
-            by_file.setdefault(_cst.split_nodeid(nodeid)[0], []).append(nodeid)
+            by_file.setdefault(codemod.split_nodeid(nodeid)[0], []).append(nodeid)
         changes: list[str] = []
         problems: list[str] = []
         for rel, ids in by_file.items():
-            path = _cst.inside(worktree, rel)
+            path = codemod.resolve_inside(worktree, rel)
             if path is None:
                 problems.append(f"{rel} is outside the worktree")
                 continue
@@ -45,7 +45,7 @@ class PatchTarget:
                 "; ".join(problems)
                 or "no patch(...) of a name imported elsewhere in the failing tests"
             )
-            return _cst.decline(f"patch_target: {reason}")
+            return codemod.decline(f"patch_target: {reason}")
         detail = "; ".join(changes)
         extra = f" Not changed: {'; '.join(problems)}." if problems else ""
         return Proposal(
@@ -60,9 +60,9 @@ def _fix_file(
     worktree: Path, path: Path, nodeids: list[str], mocked: set[str], problems: list[str]
 ) -> list[str]:
     """Retarget the patches the failing tests in one file use; report what changed."""
-    module = _cst.parse(path)
+    module = codemod.parse(path)
     if module is None:
-        problems.append(f"{_cst.relative(worktree, path)} does not parse")
+        problems.append(f"{codemod.relative(worktree, path)} does not parse")
         return []
     imports = _test_imports(module)
     replacements: dict[cst.CSTNode, cst.CSTNode] = {}
@@ -84,19 +84,21 @@ def _fix_file(
             continue
         if call not in replacements:
             replacements[call] = _retargeted(call, users[0], attr, module)
-            changes.append(f"{_cst.relative(worktree, path)}: {owner}.{attr} -> {users[0]}.{attr}")
+            changes.append(
+                f"{codemod.relative(worktree, path)}: {owner}.{attr} -> {users[0]}.{attr}"
+            )
     if replacements:
-        _cst.write(path, _cst.replace_nodes(module, replacements))
+        codemod.write(path, codemod.replace_nodes(module, replacements))
     return changes
 
 
 def _patch_calls(module: cst.Module, nodeids: list[str]) -> list[cst.Call]:
     """patch(...) calls in the failing tests, their decorators, and fixtures of the same file they use."""
     scopes: list[cst.CSTNode] = []
-    fixtures = {f.name.value: f for f, owner in _cst.functions(module) if owner is None}
+    fixtures = {f.name.value: f for f, owner in codemod.functions(module) if owner is None}
     for nodeid in nodeids:
-        _, classes, name = _cst.split_nodeid(nodeid)
-        found = _cst.find_function(module, classes, name)
+        _, classes, name = codemod.split_nodeid(nodeid)
+        found = codemod.find_function(module, classes, name)
         if found is None:
             continue
         func, owner = found
@@ -104,9 +106,9 @@ def _patch_calls(module: cst.Module, nodeids: list[str]) -> list[cst.Call]:
         if owner is not None:
             scopes += list(owner.decorators)
             scopes += [
-                f for f, o in _cst.functions(module) if o is owner and f.name.value == "setUp"
+                f for f, o in codemod.functions(module) if o is owner and f.name.value == "setUp"
             ]
-        scopes += [fixtures[p] for p in _cst.param_names(func) if p in fixtures]
+        scopes += [fixtures[p] for p in codemod.param_names(func) if p in fixtures]
     calls: list[cst.Call] = []
     for scope in scopes:
         for call in m.findall(scope, m.Call()):
@@ -116,24 +118,24 @@ def _patch_calls(module: cst.Module, nodeids: list[str]) -> list[cst.Call]:
 
 
 def _is_patch(call: cst.Call) -> bool:
-    name = _cst.full_name(call.func)
+    name = codemod.dotted(call.func)
     return name.split(".")[-1] == "patch" or name.endswith("patch.object")
 
 
 def _target(call: cst.Call, module: cst.Module) -> tuple[str, str] | None:
     """(owner module, attribute) that a patch call replaces, when it is spelled out literally."""
     args = [a for a in call.args if a.keyword is None]
-    if _cst.full_name(call.func).endswith("patch.object"):
-        if len(args) < 2 or _cst.string_value(args[1].value) is None:
+    if codemod.dotted(call.func).endswith("patch.object"):
+        if len(args) < 2 or codemod.string_value(args[1].value) is None:
             return None
-        local = _cst.full_name(args[0].value)
+        local = codemod.dotted(args[0].value)
         root, _, rest = local.partition(".")
-        dotted = _cst.imported_names(module).get(root)
+        dotted = codemod.imported_names(module).get(root)
         if dotted is None:
             return None
         owner = f"{dotted}.{rest}" if rest else dotted
-        return owner, str(_cst.string_value(args[1].value))
-    target = _cst.string_value(args[0].value) if args else None
+        return owner, str(codemod.string_value(args[1].value))
+    target = codemod.string_value(args[0].value) if args else None
     if target is None or "." not in target:
         return None
     owner, _, attr = target.rpartition(".")
@@ -143,15 +145,15 @@ def _target(call: cst.Call, module: cst.Module) -> tuple[str, str] | None:
 def _retargeted(call: cst.Call, user: str, attr: str, module: cst.Module) -> cst.Call:
     """The same call patching `user.attr`, keeping quotes, keywords and formatting."""
     first = call.args[0]
-    if not _cst.full_name(call.func).endswith("patch.object"):
+    if not codemod.dotted(call.func).endswith("patch.object"):
         return call.with_changes(
             args=[
-                first.with_changes(value=_cst.with_string(first.value, f"{user}.{attr}")),
+                first.with_changes(value=codemod.with_string(first.value, f"{user}.{attr}")),
                 *call.args[1:],
             ]
         )
     local = next(
-        (name for name, dotted in _cst.imported_names(module).items() if dotted == user), None
+        (name for name, dotted in codemod.imported_names(module).items() if dotted == user), None
     )
     if local is not None:
         return call.with_changes(
@@ -166,29 +168,29 @@ def _retargeted(call: cst.Call, user: str, attr: str, module: cst.Module) -> cst
 
 def _test_imports(module: cst.Module) -> set[str]:
     """Every dotted module (and module.name) the test file imports."""
-    found = set(_cst.imported_names(module).values())
+    found = set(codemod.imported_names(module).values())
     for stmt in module.body:
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
                 if isinstance(small, cst.Import):
-                    found |= {_cst.full_name(a.name) for a in small.names}
+                    found |= {codemod.dotted(a.name) for a in small.names}
     return found
 
 
 def _users(worktree: Path, owner: str, attr: str, test_file: Path) -> list[str]:
     """Modules (not tests) that do `from owner import attr`, absolute or relative."""
+    files = codemod.Files(worktree)
     users: list[str] = []
-    for path in _cst.python_files(worktree):
+    for path in codemod.python_files(worktree):
         if path == test_file or path.name == "conftest.py" or path.name.startswith("test_"):
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
         if attr not in text or "import" not in text:
             continue
-        module = _cst.parse(path)
-        if module is not None and _imports_from(
-            module, _cst.module_name(worktree, path), path, owner, attr
-        ):
-            users.append(_cst.module_name(worktree, path))
+        module = codemod.parse(path)
+        name = codemod.module_name(files, files.rel(path))
+        if module is not None and _imports_from(module, name, path, owner, attr):
+            users.append(name)
     return users
 
 
@@ -198,14 +200,14 @@ def _imports_from(module: cst.Module, name: str, path: Path, owner: str, attr: s
             continue
         if _absolute(node, name, path.name == "__init__.py") != owner:
             continue
-        if any(_cst.full_name(alias.name) == attr for alias in node.names):
+        if any(codemod.dotted(alias.name) == attr for alias in node.names):
             return True
     return False
 
 
 def _absolute(node: cst.ImportFrom, importer: str, is_package: bool) -> str:
     """The absolute module an ImportFrom names, resolving leading dots against the importer."""
-    dotted = _cst.full_name(node.module) if node.module is not None else ""
+    dotted = codemod.dotted(node.module) if node.module is not None else ""
     level = len(node.relative)
     if not level:
         return dotted

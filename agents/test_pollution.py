@@ -16,7 +16,7 @@ from pathlib import Path
 import libcst as cst
 import libcst.matchers as m
 
-from agents import _cst
+from agents import codemod
 from orchestrator.models import Proposal, WorkOrder
 
 _POLLUTER_KINDS = ("polluter", "state_setter", "pair")
@@ -38,7 +38,7 @@ class TestPollution:
     def propose(self, order: WorkOrder, worktree: Path, feedback: list[str]) -> Proposal:
         polluters = _polluters(order)
         if not polluters:
-            return _cst.decline("test_pollution: isolation named no polluter for these tests")
+            return codemod.decline("test_pollution: isolation named no polluter for these tests")
         changes: list[str] = []
         problems: list[str] = []
         for nodeid, leaks in polluters.items():
@@ -47,7 +47,7 @@ class TestPollution:
                 done = _restore_fixture(worktree, nodeid, leaks, problems)
             changes += done
         if not changes:
-            return _cst.decline("test_pollution: " + "; ".join(problems))
+            return codemod.decline("test_pollution: " + "; ".join(problems))
         extra = f" Not changed: {'; '.join(problems)}." if problems else ""
         return Proposal(
             explanation=(
@@ -75,35 +75,32 @@ def _polluters(order: WorkOrder) -> dict[str, list[str]]:
 
 def _fix_polluter(worktree: Path, nodeid: str, problems: list[str]) -> list[str]:
     """Rewrite raw state mutations in the polluting test into monkeypatch calls."""
-    rel, classes, name = _cst.split_nodeid(nodeid)
-    path = _cst.inside(worktree, rel)
-    module = _cst.parse(path) if path is not None and path.is_file() else None
-    found = _cst.find_function(module, classes, name) if module is not None else None
-    if path is None or module is None or found is None:
+    found = codemod.find_test(worktree, nodeid)
+    if found is None:
         problems.append(f"{nodeid}: test not found in the worktree")
         return []
-    func, owner = found
-    if _cst.is_unittest_class(owner):
+    path, module, func, owner = found
+    if codemod.is_unittest_class(owner):
         problems.append(f"{nodeid}: unittest.TestCase methods take no pytest fixtures")
         return []
-    fixer = _Mutations(_cst.imported_names(module), _locals(func))
+    fixer = _Mutations(codemod.imported_names(module), _locals(func))
     new = func.visit(fixer)
     new, patcher_notes = _stop_patchers(new, fixer)
     notes = fixer.notes + patcher_notes
     if not notes:
         return []
     for fixture in fixer.fixtures:
-        new = _cst.add_param(new, fixture)
+        new = codemod.add_param(new, fixture)
         if new is None:
             problems.append(f"{nodeid}: can't add the {fixture} fixture to its signature")
             return []
-    _cst.write(path, module.deep_replace(func, new))
+    codemod.write(path, module.deep_replace(func, new))
     return [f"{nodeid}: {', '.join(notes)}"]
 
 
 def _locals(func: cst.FunctionDef) -> set[str]:
     """Names bound inside the test (parameters, assignments): these are not module state."""
-    names = set(_cst.param_names(func))
+    names = set(codemod.param_names(func))
     for assign in m.findall(func, m.AssignTarget(target=m.Name())):
         names.add(assign.target.value)
     return names
@@ -138,12 +135,12 @@ class _Mutations(cst.CSTTransformer):
             self.fixtures.append(fixture)
 
     def _is_environ(self, node: cst.BaseExpression) -> bool:
-        name = _cst.full_name(node)
+        name = codemod.dotted(node)
         root = name.split(".")[0]
         return bool(name) and f"{self.imports.get(root, root)}{name[len(root) :]}" == "os.environ"
 
     def _is_module_state(self, node: cst.BaseExpression) -> bool:
-        root = _cst.full_name(node).split(".")[0]
+        root = codemod.dotted(node).split(".")[0]
         return root in self.imports and root not in self.local_names
 
     def visit_Global(self, node: cst.Global) -> None:
@@ -163,7 +160,7 @@ class _Mutations(cst.CSTTransformer):
                 self._use("monkeypatch", "os.environ[...] = -> monkeypatch.setenv")
                 return cst.Expr(_call("monkeypatch.setenv", key.value, value))
         if isinstance(target, cst.Attribute) and self._is_module_state(target.value):
-            owner = _cst.full_name(target.value)
+            owner = codemod.dotted(target.value)
             self._use("monkeypatch", f"{owner}.{target.attr.value} = -> monkeypatch.setattr")
             attr = cst.SimpleString(f'"{target.attr.value}"')
             return cst.Expr(_call("monkeypatch.setattr", target.value, attr, value))
@@ -202,7 +199,7 @@ class _Mutations(cst.CSTTransformer):
         ):
             self._use("monkeypatch", "os.environ.pop -> monkeypatch.delenv")
             return cst.Expr(_call("monkeypatch.delenv", call.args[0].value, raising=False))
-        name = _cst.full_name(func)
+        name = codemod.dotted(func)
         root = name.split(".")[0]
         if (
             f"{self.imports.get(root, root)}{name[len(root) :]}" == "os.chdir"
@@ -216,7 +213,7 @@ class _Mutations(cst.CSTTransformer):
 def _stop_patchers(func: cst.FunctionDef, fixer: _Mutations) -> tuple[cst.FunctionDef, list[str]]:
     """After each `patcher.start()` the test never stops, register the stop as a finalizer."""
     stopped = {
-        _cst.full_name(c.func.value)
+        codemod.dotted(c.func.value)
         for c in m.findall(func, m.Call(func=m.Attribute(attr=m.Name("stop"))))
     }
     patchers: dict[str, str] = {}  # variable -> how the test spells `patch`
@@ -225,7 +222,7 @@ def _stop_patchers(func: cst.FunctionDef, fixer: _Mutations) -> tuple[cst.Functi
     for stmt in func.body.body:
         body.append(stmt)
         for call in m.findall(stmt, m.Call()):
-            patch_name = _cst.full_name(call.func)
+            patch_name = codemod.dotted(call.func)
             for assign in m.findall(stmt, m.Assign(targets=[m.AssignTarget(target=m.Name())])):
                 if assign.value is call and _is_patch_func(patch_name):
                     patchers[assign.targets[0].target.value] = patch_name
@@ -238,8 +235,8 @@ def _stop_patchers(func: cst.FunctionDef, fixer: _Mutations) -> tuple[cst.Functi
                 and started.value not in stopped
             ):
                 stop = f"{started.value}.stop"
-            elif isinstance(started, cst.Call) and _is_patch_func(_cst.full_name(started.func)):
-                stop = f"{_cst.full_name(started.func).split('.object')[0]}.stopall"
+            elif isinstance(started, cst.Call) and _is_patch_func(codemod.dotted(started.func)):
+                stop = f"{codemod.dotted(started.func).split('.object')[0]}.stopall"
             else:
                 continue
             body.append(
@@ -266,8 +263,8 @@ def _restore_fixture(
     worktree: Path, nodeid: str, leaks: list[str], problems: list[str]
 ) -> list[str]:
     """An autouse fixture in the polluter's conftest that restores the one leaked item."""
-    rel = _cst.split_nodeid(nodeid)[0]
-    conftest = _cst.inside(worktree, Path(rel).parent / "conftest.py")
+    rel = codemod.split_nodeid(nodeid)[0]
+    conftest = codemod.resolve_inside(worktree, Path(rel).parent / "conftest.py")
     if conftest is None:
         problems.append(f"{nodeid}: conftest outside the worktree")
         return []
@@ -279,30 +276,30 @@ def _restore_fixture(
         )
         return []
     module = (
-        _cst.parse(conftest)
+        codemod.parse(conftest)
         if conftest.is_file()
         else cst.parse_module("import os\n\nimport pytest\n")
     )
     if module is None:
-        problems.append(f"{nodeid}: {_cst.relative(worktree, conftest)} does not parse")
+        problems.append(f"{nodeid}: {codemod.relative(worktree, conftest)} does not parse")
         return []
-    existing = {f.name.value for f, _ in _cst.functions(module)}
+    existing = {f.name.value for f, _ in codemod.functions(module)}
     added: list[str] = []
     for name, source, imports in fixtures:
         if name in existing:
             continue
         doc = f'    """Restore what {nodeid} leaves behind via the code it calls."""\n'
         text = source.replace("__DOC__\n", doc)
-        module = _cst.append_code(module, text)
+        module = codemod.append_code(module, text)
         for imported in ("os", "pytest", *imports):
-            module = _cst.add_import(module, imported)
+            module = codemod.with_import(module, imported)
         existing.add(name)
         added.append(name)
     if not added:
         return []
-    _cst.write(conftest, module)
+    codemod.write(conftest, module)
     return [
-        f"{_cst.relative(worktree, conftest)}: autouse fixture {', '.join(added)} (for {nodeid})"
+        f"{codemod.relative(worktree, conftest)}: autouse fixture {', '.join(added)} (for {nodeid})"
     ]
 
 
@@ -335,7 +332,7 @@ def _fixtures_for(worktree: Path, leak: str) -> list[tuple[str, str, list[str]]]
         return [("_restore_cwd", textwrap.dedent(source), [])]
     if match := _ATTR_LEAK.search(leak):
         owner, _, attr = match.group(1).rpartition(".")
-        if _cst.module_file(worktree, owner) is None:
+        if codemod.module_file(worktree, owner) is None:
             return []
         name = f"_restore_{owner.replace('.', '_')}_{attr}"
         source = f"""

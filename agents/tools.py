@@ -8,24 +8,16 @@ act on. There is no shell.
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
 from pathlib import Path
 from typing import Any
 
-SKIP_DIRS = frozenset(
-    {
-        ".git",
-        "__pycache__",
-        ".venv",
-        "venv",
-        "node_modules",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".tox",
-    }
-)
+from agents.codemod import OutsideWorktree, confine, walk
+
+_REFUSALS = {  # OutsideWorktree reasons, explained to the model
+    "absolute": "absolute paths are refused; use a path relative to the repository root",
+    "outside": "outside the repository; only files inside it can be used",
+}
 
 
 class ToolError(Exception):
@@ -49,17 +41,11 @@ class Worktree:
             raise ToolError(
                 "a path is required (relative to the repository root, e.g. 'src/app.py')"
             )
-        if Path(path).is_absolute() or path.startswith("~"):
-            raise ToolError(
-                f"{path}: absolute paths are refused; use a path relative to the repository root"
-            )
-        target = (self.root / path).resolve()
-        if not target.is_relative_to(self.root):
-            raise ToolError(f"{path}: outside the repository; only files inside it can be used")
-        rel = target.relative_to(self.root)
-        if rel.parts and rel.parts[0] == ".git":
-            raise ToolError(f"{path}: git's internal files are off limits")
-        return target
+        try:
+            return confine(self.root, path)
+        except OutsideWorktree as exc:
+            message = f"{path}: {_REFUSALS[exc.reason]}" if exc.reason in _REFUSALS else str(exc)
+            raise ToolError(message) from None
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix() or "."
@@ -70,14 +56,7 @@ class Worktree:
             return [top]
         if not top.is_dir():
             raise ToolError(f"{self.rel(top)}: no such directory")
-        found = []
-        for dirpath, dirnames, filenames in os.walk(top):
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-            for name in sorted(filenames):
-                path = Path(dirpath) / name
-                if name != ".git" and path.resolve().is_relative_to(self.root):
-                    found.append(path)
-        return found
+        return [p for p in walk(top) if p.name != ".git" and p.resolve().is_relative_to(self.root)]
 
     def text(self, path: Path) -> str:
         if path.is_dir():

@@ -22,10 +22,10 @@ from agents.codemod import (
     dotted,
     failure_text,
     import_position,
-    quote_like,
     string_value,
     test_files,
     with_import,
+    with_string,
 )
 from orchestrator.models import Proposal, WorkOrder
 
@@ -56,10 +56,10 @@ class UuidType:
             if not (found.seeds or found.fstrings or found.uuid_args):
                 continue
             fixer = _Replace(found, module, as_object)
-            module = module.visit(fixer)
-            if re.search(r"\buuid\.", module.code):
+            module = _add_constants(module.visit(fixer), fixer.constants)
+            if re.search(r"\buuid\.", module.code):  # constants included: they may be the only use
                 module = with_import(module, "uuid")
-            files.write(path, _add_constants(module, fixer.constants))
+            files.write(path, module)
             notes.append(_describe(path, fixer))
         if not notes:
             return decline(
@@ -182,7 +182,7 @@ class _Replace(cst.CSTTransformer):
         value = string_value(original)
         if id(original) in self.found.uuid_args:
             self.replaced.add(value)
-            return updated.with_changes(value=quote_like(original, stable_uuid(value)))
+            return with_string(updated, stable_uuid(value))
         if value not in self.found.seeds or id(original) in self.found.keys:
             return updated
         self.replaced.add(value)
@@ -200,7 +200,7 @@ class _Replace(cst.CSTTransformer):
         return cst.parse_expression("uuid.uuid4()" if self.as_object else "str(uuid.uuid4())")
 
     def _literal(self, value: str, original: cst.SimpleString) -> cst.BaseExpression:
-        text = quote_like(original, stable_uuid(value))
+        text = with_string(original, stable_uuid(value)).value
         return cst.parse_expression(f"uuid.UUID({text})" if self.as_object else text)
 
     def _constant(self, value: str, original: cst.SimpleString) -> str:

@@ -186,6 +186,8 @@ def _from_handoff(options, path: Path):
         f"{len(view.categories)} categories",
         file=sys.stderr,
     )
+    for line in view.warnings:
+        print(f"orchestrate: note: {line}", file=sys.stderr)
     for line in view.unread:
         print(f"orchestrate: could not read: {line}", file=sys.stderr)
     previous = view.model_dump(mode="json")
@@ -241,9 +243,10 @@ def cmd_handoff_show(args: argparse.Namespace) -> int:
     print(f"source:        {view.source}")
     print(f"suite command: {view.test_command or '(none found)'}")
     print(f"ignores:       {len(view.ignores)}" + "".join(f"\n  {p}" for p in view.ignores))
-    p = view.previous
+    p = {k: "?" if v is None else v for k, v in view.previous.model_dump().items()}
     print(
-        f"previous:      total {p.total}, passed {p.passed}, failed {p.failed}, errors {p.errors}, skipped {p.skipped}"
+        f"previous:      total {p['total']}, passed {p['passed']}, failed {p['failed']}, "
+        f"errors {p['errors']}, skipped {p['skipped']}"
     )
     for c in view.categories:
         print(
@@ -251,7 +254,9 @@ def cmd_handoff_show(args: argparse.Namespace) -> int:
         )
     for command in view.commands:
         print(f"command:       {command}")
-    for line in [*view.warnings, *view.unread]:
+    for line in view.warnings:
+        print(f"note:          {line}")
+    for line in view.unread:
         print(f"not understood: {line}")
     return 0
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from agents.base import load_specialist
 from orchestrator.config import in_worktree
-from orchestrator.errors import OrchestrateError
+from orchestrator.errors import Cancelled, OrchestrateError
 from orchestrator.events import AgentUpdate, Controls, Emit, Log
 from orchestrator.gitops import GitRepo
 from orchestrator.models import AgentResult, Proposal, RunSpec, SuiteRun, Usage, Verdict, WorkOrder
@@ -69,6 +69,9 @@ def run_order(order: WorkOrder, ctx: LaneContext, start: str) -> AgentResult:
     try:
         with ctx.repo.worktree(branch, start) as worktree:
             _attempts(order, ctx, worktree, start, result, update)
+    except Cancelled:  # a stopped run is interrupted (and resumable), not an agent's error
+        update("cancelled", reason="the run was stopped")
+        raise
     except OrchestrateError as exc:
         result.status, result.reason = "error", str(exc)
     except Exception as exc:  # an agent is untrusted code: its crash is reported, the run goes on
@@ -89,6 +92,8 @@ def _attempts(
     specialists = _specialist_chain(order, ctx, worktree)
     usage = Usage()
     for attempt in range(1, ctx.max_attempts + 1):
+        if ctx.controls.stop_requested:
+            raise Cancelled("the run was stopped")
         if ctx.controls.is_cancelled(order.category):
             result.status, result.reason = "error", "cancelled"
             return
@@ -159,7 +164,7 @@ def _specialist_chain(order: WorkOrder, ctx: LaneContext, worktree: Path) -> lis
                 "llm",
                 prompt=order.agent if order.agent != "llm" else "unknown",
                 model=ctx.model,
-                budget_usd=ctx.budget_usd,
+                **({} if ctx.budget_usd is None else {"budget_usd": ctx.budget_usd}),
                 run_tests=_test_runner(order, ctx, worktree),
             )
         )

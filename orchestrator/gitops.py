@@ -169,15 +169,14 @@ class GitRepo:
             )
 
     def snapshot_uncommitted(self, message: str) -> str:
-        """A commit of the working tree on top of HEAD, built in a temporary index; no ref moves."""
-        user_index = Path(self.git("rev-parse", "--path-format=absolute", "--git-path", "index"))
+        """A commit of the working tree on top of HEAD, built in a temporary index; no ref moves.
+
+        The index starts from HEAD's tree, not a copy of the user's index: a copied index carries
+        stat data that can hide a same-size edit made within the same second (racy git).
+        """
         with tempfile.TemporaryDirectory(prefix="snapshot-", dir=self.state_dir) as tmp:
-            index = Path(tmp) / "index"
-            if user_index.is_file():
-                shutil.copyfile(user_index, index)  # keeps stat info: `add -A` stays fast
-            env = {"GIT_INDEX_FILE": str(index), **IDENTITY}
-            if not user_index.is_file():
-                self.git("read-tree", "HEAD", env=env)
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **IDENTITY}
+            self.git("read-tree", "HEAD", env=env)
             self.git("add", "-A", "--", ".", *_JUNK, env=env)
             tree = self.git("write-tree", env=env)
         return self.git(*_NO_SIGN, "commit-tree", tree, "-p", "HEAD", "-m", message, env=IDENTITY)

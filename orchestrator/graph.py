@@ -20,6 +20,7 @@ from langgraph.types import Send
 
 from orchestrator import pipeline
 from orchestrator.dispatch import LaneContext, run_lane
+from orchestrator.errors import Cancelled
 from orchestrator.integrate import integrate
 from orchestrator.models import AgentResult, SuiteRun, TriageReport, WorkOrder
 from orchestrator.pipeline import RunContext
@@ -115,8 +116,10 @@ def _agents(lane: LaneInput, runtime: Runtime[RunContext]) -> dict:
 
 def _integrate(state: RunState, runtime: Runtime[RunContext]) -> dict:
     ctx = runtime.context
+    if ctx.controls.stop_requested:  # the run ends as interrupted: run() writes that handoff
+        raise Cancelled("the run was stopped")
     results = [AgentResult.model_validate(r) for r in state.get("results", [])]
-    if not ctx.options.integrate or ctx.controls.stop_requested:
+    if not ctx.options.integrate:
         return {
             "integrated": [r.model_dump(mode="json") for r in results],
             "integration_branch": None,
@@ -139,8 +142,10 @@ def _integrate(state: RunState, runtime: Runtime[RunContext]) -> dict:
 
 def _final(state: RunState, runtime: Runtime[RunContext]) -> dict:
     ctx = runtime.context
+    if ctx.controls.stop_requested:
+        raise Cancelled("the run was stopped")
     rev = state.get("integration_branch")
-    if not rev or ctx.controls.stop_requested:
+    if not rev:
         return {"after": SuiteRun.model_validate(state["baseline"]).model_dump(mode="json")}
     return {"after": pipeline.final_run(ctx, rev).model_dump(mode="json")}
 

@@ -97,7 +97,9 @@ def preflight(ctx: RunContext) -> str:
     repo = ctx.repo
     ctx.emit(PhaseStarted(phase="preflight", detail=str(repo.root)))
     report_repairs(ctx, ctx.watchdog.check())
-    if repo.dirty_files():
+    # Handoffs earlier runs left (untracked, in the handoff dir) are not uncommitted work.
+    handoffs = Path(ctx.options.handoff_dir or repo.root / "handoffs").resolve()
+    if any(not (repo.root / f).resolve().is_relative_to(handoffs) for f in repo.dirty_files()):
         if not ctx.options.include_uncommitted:
             repo.require_clean()
         base = repo.snapshot_uncommitted("orchestrate: snapshot of uncommitted changes")
@@ -222,8 +224,8 @@ def announce_plan(ctx: RunContext, report: TriageReport, result) -> None:
     """Tell the viewer the plan, and say once, plainly, what no agent will take and why."""
     from orchestrator.events import PlanReady
 
-    planned = {o.category for o in result.orders}
-    ctx.emit(PlanReady(categories=[c for c in report.categories if c.id in planned]))
+    by_id = {c.id: c for c in report.categories}  # in the plan's order (a handoff's come first)
+    ctx.emit(PlanReady(categories=[by_id[o.category] for o in result.orders]))
     for category, why in result.left.items():
         ctx.emit(Log(level="warning", message=f"{category} left: {why}"))
 

@@ -13,7 +13,6 @@ import json
 import re
 import socket
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -86,7 +85,7 @@ class Request:
 @dataclass
 class FakeAnthropic:
     scripts: dict[str, list[Answer]] = field(default_factory=dict)
-    guess: Answer | Callable[[Request], Answer] = field(
+    guess: Answer = field(
         default_factory=lambda: error(400, "invalid_request_error", "no guess scripted")
     )
     requests: list[Request] = field(default_factory=list)
@@ -95,7 +94,7 @@ class FakeAnthropic:
     def answer(self, request: Request) -> Answer:
         self.requests.append(request)
         if request.category is None:
-            return self.guess(request) if callable(self.guess) else self.guess
+            return self.guess
         script = self.scripts.get(request.category, [])
         if request.turn >= len(script):
             return error(400, "invalid_request_error", f"unscripted turn {request.category}")

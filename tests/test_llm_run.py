@@ -7,7 +7,6 @@ HTTP client all do their real work; only the far end of the socket is scripted.
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -55,7 +54,7 @@ CRUD = {
 
 
         def get_module(module_id):
-            return uuid.UUID(module_id).hex
+            return uuid.UUID(str(module_id)).hex
     """,
     "tests/test_crud.py": """
         from app.crud import get_module
@@ -78,17 +77,15 @@ LATER = {
     "cache_creation_input_tokens": 0,
     "cache_read_input_tokens": 3000,
 }
-FIX = call("replace_in_file", path="calc/ops.py", old="return a - b  # add", new="return a + b  # add")
-
-
-def guessed(request) -> dict:
-    return reply(text=f"Here you go:\n{json.dumps(GUESS)}", usage={"input_tokens": 300, "output_tokens": 30})
+FIX = call(
+    "replace_in_file", path="calc/ops.py", old="return a - b  # add", new="return a + b  # add"
+)
 
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch):
     """The local Messages API, with the SDK pointed at it and a key set."""
-    with FakeAnthropic(guess=guessed) as server:
+    with FakeAnthropic(guess=reply(text=f"Here you go:\n{json.dumps(GUESS)}")) as server:
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
         monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
         monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
@@ -136,7 +133,7 @@ def test_model_fixes_an_unknown_bug_through_the_real_sdk(make_repo, tmp_path, ca
     assert code == 0, err
     assert GitRepo(repo).fingerprint() == before
     result = by_category(report)["unknown"]
-    assert (result["agent"], result["status"]) == ("llm", "accepted")
+    assert (result["agent"], result["status"]) == ("llm", "accepted"), result["reason"]
     assert result["fixed"] == [ADD] and result["files_changed"] == ["calc/ops.py"]
     assert (report["before"]["failed"], report["after"]["failed"]) == (1, 0)
     assert "return a + b" in git(repo, "show", f"{report['integration_branch']}:calc/ops.py")
@@ -148,7 +145,7 @@ def test_model_fixes_an_unknown_bug_through_the_real_sdk(make_repo, tmp_path, ca
     cost = (4000 * 2 + 300 * 10 + 3000 * 2.5 + 12000 * 0.1) / 1e6
     handoff = Path(report["handoff"]).read_text()
     assert f"Total usage: 19,300 tokens, ${cost:.4f} ({DEFAULT_MODEL})" in handoff
-    assert f"| llm | unknown | 1/1 | accepted |" in handoff
+    assert "| llm | unknown | 1/1 | accepted |" in handoff
 
     # what the SDK sent
     [guess] = [r for r in api.requests if r.category is None]
@@ -181,3 +178,123 @@ def test_model_fixes_an_unknown_bug_through_the_real_sdk(make_repo, tmp_path, ca
         assert request.headers["authorization"] == f"Bearer {KEY}"
         assert KEY not in request.raw.decode()
         assert not [k for k, v in request.headers.items() if KEY in v and k != "authorization"]
+
+
+def test_connection_drop_is_that_agents_error_and_the_run_goes_on(
+    make_repo, tmp_path, capsys, api, monkeypatch
+):
+    monkeypatch.setattr("anthropic._base_client.INITIAL_RETRY_DELAY", 0.01)  # quick backoff
+    api.scripts["unknown"] = [
+        reply(call("list_files"), usage=FIRST),
+        reply(call("read_file", path="calc/ops.py"), usage=LATER),
+        DROP,  # the third turn (and every retry of it) gets a closed socket
+    ]
+    repo = make_repo({**CALC, **CRUD})
+    before = GitRepo(repo).fingerprint()
+
+    code, report, _, err = run_cli(repo, tmp_path, capsys)
+
+    assert code == 0, err
+    assert GitRepo(repo).fingerprint() == before
+    results = by_category(report)
+    assert results["unknown"]["status"] == "error"
+    reason = results["unknown"]["reason"]
+    assert reason.startswith("could not reach the Anthropic API: ")
+    assert "disconnected" in reason.lower()
+    assert results["uuid_type"]["agent"] == "uuid_type", err
+    assert results["uuid_type"]["status"] == "accepted"
+    assert results["uuid_type"]["fixed"] == [UUID]
+    assert (report["before"]["failed"], report["after"]["failed"]) == (2, 1)
+    turns = api.agent_requests("unknown")
+    # the SDK retried the dropped turn (4 retries) before giving up
+    assert [r.turn for r in turns] == [0, 1, 2, 2, 2, 2, 2]
+    assert [r.headers["x-stainless-retry-count"] for r in turns[2:]] == ["0", "1", "2", "3", "4"]
+    assert not api.agent_requests("uuid_type")  # the codemod fixed it; no model needed
+
+    # the planner's guess named the group, marked as a guess, and the handoff says so
+    handoff = Path(report["handoff"]).read_text()
+    assert "### 1. Addition subtracts (model's guess) (1 failure)" in handoff
+    assert "calc.ops.add uses minus (model's guess)" in handoff
+    assert "could not reach the Anthropic API" in handoff
+    assert "agent unknown (llm): error" in err
+
+
+def test_refused_key_is_an_error_naming_the_variable_and_the_run_completes(
+    make_repo, tmp_path, capsys, api
+):
+    refused = error(401, "authentication_error", f"invalid x-api-key {KEY}")
+    api.guess = refused
+    api.scripts["unknown"] = [refused]
+    repo = make_repo({**CALC, **CRUD})
+
+    code, report, _, err = run_cli(repo, tmp_path, capsys)
+
+    assert code == 0, err
+    results = by_category(report)
+    assert results["unknown"]["status"] == "error"
+    assert results["unknown"]["reason"] == (
+        "the Anthropic API refused the key (401): check ANTHROPIC_API_KEY"
+    )
+    assert results["uuid_type"]["status"] == "accepted"
+    assert report["after"]["failed"] == 1
+    assert "warning: model could not name the unknown group: the Anthropic API refused" in err
+    assert len(api.agent_requests("unknown")) == 1  # a refused key is not retried
+    handoff = Path(report["handoff"]).read_text()
+    assert "(model's guess)" not in handoff
+    assert "check ANTHROPIC_API_KEY" in handoff
+    assert KEY not in err + handoff
+
+
+def test_the_key_is_written_nowhere(make_repo, tmp_path, capsys, api):
+    """Even a model that echoes the key back (in its guess, text, tool calls, explanation)."""
+    api.guess = reply(text=json.dumps({"title": f"Leak {KEY}", "root_cause": f"saw {KEY}"}))
+    api.scripts["unknown"] = [
+        reply(call("read_file", path=f"{KEY}.txt"), text=f"my key is {KEY}", usage=FIRST),
+        reply(call("search", pattern=KEY), usage=LATER),
+        reply(FIX, usage=LATER),
+        reply(call("run_tests"), usage=LATER),
+        reply(call("finish", explanation=f"add subtracted; by the way {KEY}"), usage=LATER),
+    ]
+    repo = make_repo({**CALC, **CRUD})
+
+    code, report, out, err = run_cli(repo, tmp_path, capsys)
+
+    assert code == 0, err
+    assert {a["status"] for a in report["agents"]} == {"accepted"}
+    assert KEY not in out and KEY not in err
+    written = [*(tmp_path / "handoffs").rglob("*"), *GitRepo(repo).state_dir.rglob("*")]
+    checkpoints = GitRepo(repo).state_dir / "checkpoints.sqlite"
+    assert checkpoints in written
+    leaks = [p for p in written if p.is_file() and KEY.encode() in p.read_bytes()]
+    assert leaks == []
+    history = git(repo, "log", "-p", "--format=%H%n%B", "--branches=orchestrate/*")
+    assert "add subtracted; by the way [redacted]" in history
+    assert "fix(unknown): Leak [redacted] (model's guess)" in history  # the guess, scrubbed
+    assert KEY not in history
+    for request in api.agent_requests("unknown"):
+        assert not [r for r in request.results() if KEY in json.dumps(r)]
+    [first, *_] = api.agent_requests("unknown")
+    assert KEY not in first.raw.decode()  # the work order, with the guess in it, is scrubbed
+
+
+def test_without_a_key_the_run_says_once_what_waits_for_a_model(
+    make_repo, tmp_path, capsys, api, monkeypatch
+):
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    repo = make_repo({**CALC, **CRUD})
+
+    code, report, _, err = run_cli(repo, tmp_path, capsys)
+
+    assert code == 0, err
+    assert api.requests == []  # no guess, no agent
+    assert [a["category"] for a in report["agents"]] == ["uuid_type"]
+    assert report["agents"][0]["status"] == "accepted"
+    assert git(repo, "branch", "--list", "orchestrate/*/unknown") == ""
+    left = [line for line in err.splitlines() if "unknown" in line and "left" in line]
+    assert len(left) == 1
+    assert left[0].split(" ", 1)[1] == (
+        "warning: unknown left: no offline specialist; needs a model (set ANTHROPIC_API_KEY)"
+    )
+    assert "model could not name" not in err and ", model " not in err
+    handoff = Path(report["handoff"]).read_text()
+    assert "`llm` on `unknown`: target 1 tests" in handoff

@@ -83,7 +83,9 @@ def test_results_stream_while_the_suite_runs(make_repo, tmp_path: Path) -> None:
     assert [type(e) for e in per_test] == [TestStarted, TestFinished] * 5
     assert [e.nodeid for e in per_test] == [n for n in ids for _ in range(2)]
     finished = {e.nodeid: e.outcome for e in per_test if isinstance(e, TestFinished)}
-    assert finished == dict(zip(ids, ["passed", "passed", "failed", "skipped", "xfailed"]))
+    assert finished == dict(
+        zip(ids, ["passed", "passed", "failed", "skipped", "xfailed"], strict=True)
+    )
     assert run.collected == ids
     assert [r.nodeid for r in run.results] == ids
     assert run.restarts == 0
@@ -321,9 +323,7 @@ def test_leaked_state_is_recorded_per_test(make_repo) -> None:
                     os.chdir(ROOT / "tests")
                 """,
         },
-        pyproject=(
-            '[tool.pytest.ini_options]\npythonpath = ["."]\n'
-        ),
+        pyproject=('[tool.pytest.ini_options]\npythonpath = ["."]\n'),
     )
     run = run_suite(spec_for(repo, record_leaks=True))
     leaks = {r.nodeid.split("::")[1]: r.leaks for r in run.results}
@@ -338,7 +338,9 @@ def test_leaked_state_is_recorded_per_test(make_repo) -> None:
 
 
 def test_leaks_are_not_recorded_unless_asked(make_repo) -> None:
-    repo = make_repo({"tests/test_env.py": "import os\n\ndef test_env():\n    os.environ['X_LEAK'] = '1'\n"})
+    repo = make_repo(
+        {"tests/test_env.py": "import os\n\ndef test_env():\n    os.environ['X_LEAK'] = '1'\n"}
+    )
     run = run_suite(spec_for(repo))
     assert run.results[0].leaks == []
 
