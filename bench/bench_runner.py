@@ -112,23 +112,27 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=40)
     parser.add_argument("--tests", type=int, default=30, help="tests per file")
     args = parser.parse_args()
-    env = {
-        **os.environ,
-        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     env.pop("PYTEST_ADDOPTS", None)
+    # orchestrate runs its pytest with PYTHONDONTWRITEBYTECODE=1 (no .pyc in the user's checkout),
+    # so bare pytest gets it too; orchestrate's own imports keep their bytecode cache.
+    bare_env = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
     with tempfile.TemporaryDirectory(prefix="bench-runner-") as tmp:
         repo = build_suite(Path(tmp), args.files, args.tests)
         bare = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
         # (c) attributes the difference: pytest with our plugin streaming, no orchestrate
-        plugin_env = {**env, "PYTHONPATH": PLUGIN_DIR, "ORCHESTRATE_STREAM": f"{tmp}/s.jsonl"}
+        plugin_env = {
+            **bare_env,
+            "PYTHONPATH": PLUGIN_DIR,
+            "ORCHESTRATE_STREAM": f"{tmp}/s.jsonl",
+        }
         variants = {
-            "pytest": (bare, env),
+            "pytest": (bare, bare_env),
             "orchestrate": ([*ORCHESTRATE, "triage", str(repo), "--no-isolation", "--json"], env),
             "pytest+plugin": ([*bare, "-p", "orchestrate_stream"], plugin_env),
         }
-        timed(bare, repo, env)  # warm the page cache
+        timed(bare, repo, bare_env)  # warm the page cache
+        timed(variants["orchestrate"][0], repo, env)
         wall: dict[str, list[float]] = {name: [] for name in variants}
         cpu: dict[str, list[float]] = {name: [] for name in variants}
         report = None
@@ -146,21 +150,26 @@ def main() -> None:
         assert report is not None
         b = report["baseline"]
         print(f"suite: {b['total']} tests in {args.files} files, {b['failed']} failing")
-        print(f"{'':14} {'wall median':>12} {'cpu median':>11}   wall runs")
+        print(f"{'':14} {'wall median':>11} {'wall min':>9} {'cpu median':>11}   wall runs")
         for name in variants:
             runs = ", ".join(f"{t:.2f}" for t in wall[name])
             print(
-                f"{name:14} {statistics.median(wall[name]):10.2f} s "
+                f"{name:14} {statistics.median(wall[name]):9.2f} s {min(wall[name]):7.2f} s "
                 f"{statistics.median(cpu[name]):9.2f} s   ({runs})"
             )
-        base_wall, base_cpu = statistics.median(wall["pytest"]), statistics.median(cpu["pytest"])
+        base = {
+            "wall": statistics.median(wall["pytest"]),
+            "min": min(wall["pytest"]),
+            "cpu": statistics.median(cpu["pytest"]),
+        }
         for name in ("orchestrate", "pytest+plugin"):
-            ratio = statistics.median(wall[name]) / base_wall
-            cpu_ratio = statistics.median(cpu[name]) / base_cpu
+            ratio = statistics.median(wall[name]) / base["wall"]
+            best = min(wall[name]) / base["min"]
+            cpu_ratio = statistics.median(cpu[name]) / base["cpu"]
             verdict = "ok" if ratio <= TARGET else "OVER TARGET"
             print(
-                f"{name:14} wall {ratio:.3f}x, cpu {cpu_ratio:.3f}x of bare pytest "
-                f"(target <= {TARGET}x wall): {verdict}"
+                f"{name:14} wall {ratio:.3f}x (min {best:.3f}x), cpu {cpu_ratio:.3f}x of bare "
+                f"pytest (target <= {TARGET}x wall median): {verdict}"
             )
 
 

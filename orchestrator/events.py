@@ -66,7 +66,15 @@ class PlanReady(_Event):
 
 
 AgentState = Literal[
-    "queued", "proposing", "verifying", "accepted", "rejected", "no_patch", "error", "merged", "cancelled"
+    "queued",
+    "proposing",
+    "verifying",
+    "accepted",
+    "rejected",
+    "no_patch",
+    "error",
+    "merged",
+    "cancelled",
 ]
 
 
@@ -102,8 +110,16 @@ class RunFinished(_Event):
 
 
 Event = Annotated[
-    RunStarted | PhaseStarted | SuiteStarted | TestStarted | TestFinished | SuiteFinished
-    | PlanReady | AgentUpdate | Log | RunFinished,
+    RunStarted
+    | PhaseStarted
+    | SuiteStarted
+    | TestStarted
+    | TestFinished
+    | SuiteFinished
+    | PlanReady
+    | AgentUpdate
+    | Log
+    | RunFinished,
     Field(discriminator="kind"),
 ]
 EventAdapter: TypeAdapter[Event] = TypeAdapter(Event)

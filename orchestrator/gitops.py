@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +45,9 @@ _KEEP = {
     "GIT_CONFIG_SYSTEM",
 }
 # What a test run leaves behind in a worktree; never part of a patch.
+# git races when two `worktree add`/`remove` run at once in one repository ("failed to read
+# .git/worktrees/<name>/commondir"), so parallel agents take turns for those two commands.
+_WORKTREE_LOCK = threading.Lock()
 _JUNK = (":(exclude,glob)**/__pycache__/**", ":(exclude,glob)**/.pytest_cache/**")
 _NO_SIGN = ("-c", "commit.gpgsign=false")
 
@@ -208,17 +212,19 @@ class GitRepo:
         if path.exists():
             self._remove_worktree(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.git("worktree", "add", "-q", "-b", branch, str(path), base)
+        with _WORKTREE_LOCK:
+            self.git("worktree", "add", "-q", "-b", branch, str(path), base)
         try:
             yield path
         finally:
             self._remove_worktree(path)
 
     def _remove_worktree(self, path: Path) -> None:
-        run_git(self.root, "worktree", "remove", "--force", "--force", str(path), check=False)
-        if path.exists():
-            shutil.rmtree(path)
-        run_git(self.root, "worktree", "prune", check=False)
+        with _WORKTREE_LOCK:
+            run_git(self.root, "worktree", "remove", "--force", "--force", str(path), check=False)
+            if path.exists():
+                shutil.rmtree(path)
+            run_git(self.root, "worktree", "prune", check=False)
 
     def commit_all(self, worktree: Path, message: str) -> str | None:
         """Commit every change in the worktree (new files too); None when nothing changed."""

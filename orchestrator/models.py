@@ -128,7 +128,9 @@ class RunSpec(Model):
     shuffle_seed: int | None = None
     extra_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)  # added to the environment
-    pythonpath: list[str] = Field(default_factory=list)  # put first on sys.path (worktree shadowing)
+    pythonpath: list[str] = Field(
+        default_factory=list
+    )  # put first on sys.path (worktree shadowing)
     record_leaks: bool = False  # ask the plugin for per-test leaked state (isolation evidence)
     collect_only: bool = False
 
@@ -181,7 +183,9 @@ class IsolationFinding(Model):
 
     victim: str
     kind: Literal["polluter", "state_setter", "pair", "unresolved", "flaky"]
-    culprits: list[str] = Field(default_factory=list)  # one test, or the tests that only together break it
+    culprits: list[str] = Field(
+        default_factory=list
+    )  # one test, or the tests that only together break it
     leak: str | None = None
     runs: int = 0
     note: str = ""
@@ -218,8 +222,16 @@ class TriageReport(Model):
             "failures": [
                 f.model_dump(
                     include={
-                        "nodeid", "outcome", "category", "signature", "message", "file",
-                        "line", "isolation", "polluter", "duration_s",
+                        "nodeid",
+                        "outcome",
+                        "category",
+                        "signature",
+                        "message",
+                        "file",
+                        "line",
+                        "isolation",
+                        "polluter",
+                        "duration_s",
                     }
                 )
                 for f in self.failures
@@ -227,8 +239,15 @@ class TriageReport(Model):
             "categories": [
                 c.model_dump(
                     include={
-                        "id", "title", "count", "tests", "affected_files", "root_cause",
-                        "fix_strategy", "agent", "priority",
+                        "id",
+                        "title",
+                        "count",
+                        "tests",
+                        "affected_files",
+                        "root_cause",
+                        "fix_strategy",
+                        "agent",
+                        "priority",
                     }
                 )
                 for c in self.categories
@@ -322,8 +341,14 @@ class AgentResult(Model):
     def contract_json(self) -> dict:
         return self.model_dump(
             include={
-                "agent", "category", "branch", "status", "fixed", "regressions",
-                "files_changed", "reason",
+                "agent",
+                "category",
+                "branch",
+                "status",
+                "fixed",
+                "regressions",
+                "files_changed",
+                "reason",
             }
         )
 
@@ -340,7 +365,9 @@ class RunReport(Model):
     base_commit: str = ""
     usage: Usage | None = None
     remaining: list[Category] = Field(default_factory=list)
-    left_for_model: list[str] = Field(default_factory=list)  # categories no offline agent could take
+    left_for_model: list[str] = Field(
+        default_factory=list
+    )  # categories no offline agent could take
 
     def contract_json(self) -> dict:
         return {

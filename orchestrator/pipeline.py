@@ -226,8 +226,11 @@ def announce_plan(ctx: RunContext, report: TriageReport, result) -> None:
 
     by_id = {c.id: c for c in report.categories}  # in the plan's order (a handoff's come first)
     ctx.emit(PlanReady(categories=[by_id[o.category] for o in result.orders]))
+    reasons: dict[str, list[str]] = {}
     for category, why in result.left.items():
-        ctx.emit(Log(level="warning", message=f"{category} left: {why}"))
+        reasons.setdefault(why, []).append(category)
+    for why, categories in reasons.items():  # one plain line per reason, e.g. "no model"
+        ctx.emit(Log(level="warning", message=f"left: {', '.join(categories)}: {why}"))
 
 
 def remaining_categories(report: TriageReport, after: SuiteRun, repo: Path) -> list:

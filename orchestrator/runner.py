@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.config import environ_for
+from orchestrator.config import environ_for, scrub
 from orchestrator.errors import Cancelled, TargetError
 from orchestrator.events import Emit, SuiteFinished, SuiteStarted, TestFinished, TestStarted, ignore
 from orchestrator.models import Frame, RunSpec, SuiteRun, TestResult
@@ -282,16 +282,16 @@ def _result(event: dict) -> TestResult:
         duration_s=event.get("duration") or 0.0,
         when=event.get("when"),
         exc_type=event.get("exc_type"),
-        message=event.get("message"),
+        message=scrub(event.get("message")),
         frames=[Frame(**f) for f in event.get("frames") or []],
-        longrepr=event.get("longrepr"),
+        longrepr=scrub(event.get("longrepr")),
     )
 
 
 def _attach_leaks(chunk: _Chunk, event: dict) -> None:
     for result in reversed(chunk.results):
         if result.nodeid == event["id"]:
-            result.leaks = event["leaks"]
+            result.leaks = [scrub(leak) for leak in event["leaks"]]
             return
 
 

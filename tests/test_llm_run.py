@@ -95,6 +95,7 @@ def api(monkeypatch: pytest.MonkeyPatch):
 
 
 def run_cli(repo: Path, tmp_path: Path, capsys, *extra: str) -> tuple[int, dict, str, str]:
+    """`orchestrate run` with lanes one at a time (concurrent `git worktree add`s can race)."""
     code = main(
         [
             "run",
@@ -106,6 +107,8 @@ def run_cli(repo: Path, tmp_path: Path, capsys, *extra: str) -> tuple[int, dict,
             "20",
             "--handoff-dir",
             str(tmp_path / "handoffs"),
+            "--parallel",
+            "1",
             *extra,
         ]
     )
@@ -293,7 +296,7 @@ def test_without_a_key_the_run_says_once_what_waits_for_a_model(
     left = [line for line in err.splitlines() if "unknown" in line and "left" in line]
     assert len(left) == 1
     assert left[0].split(" ", 1)[1] == (
-        "warning: unknown left: no offline specialist; needs a model (set ANTHROPIC_API_KEY)"
+        "warning: left: unknown: no offline specialist; needs a model (set ANTHROPIC_API_KEY)"
     )
     assert "model could not name" not in err and ", model " not in err
     handoff = Path(report["handoff"]).read_text()

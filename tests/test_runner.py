@@ -466,3 +466,26 @@ def test_test_cmd_option_wins_over_everything(tmp_path, monkeypatch) -> None:
     _path_with_fake_uv(monkeypatch, tmp_path)
     spec = run_spec(repo, test_cmd="/opt/py/bin/python -m pytest -x 'tests/a b'")
     assert spec.command == ["/opt/py/bin/python", "-m", "pytest", "-x", "tests/a b"]
+
+
+def test_secrets_in_failure_messages_and_leaks_are_redacted(make_repo, monkeypatch):
+    monkeypatch.setenv("SERVICE_API_KEY", "sk-live-0123456789")
+    repo = make_repo(
+        {
+            "tests/test_env.py": """
+            import os
+
+
+            def test_prints_the_key():
+                assert os.environ["SERVICE_API_KEY"] == "other"
+
+
+            def test_leaks_the_key():
+                os.environ["COPY_TOKEN"] = os.environ["SERVICE_API_KEY"]
+        """,
+        }
+    )
+    run = run_suite(run_spec(repo, record_leaks=True))
+    text = run.model_dump_json()
+    assert "sk-live-0123456789" not in text
+    assert "[redacted]" in text

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from pathlib import Path
-
-import pytest
 
 from agents.uuid_type import stable_uuid
 from orchestrator.cli import main
@@ -256,8 +253,10 @@ def test_uuid_type_real_uuids_shared_stable_and_fresh(make_repo, tmp_path, capsy
     order = stable_uuid("order-001")
     # `event_hex` wants uuid.UUID objects, so every replaced id is one; parse_id takes both.
     assert f'ORDER_001 = uuid.UUID("{order}")' in ids  # one id used twice: one constant
-    assert "    return ORDER_001\n" in ids and 'parse_id(order_id) == parse_id(ORDER_001)' in ids
-    assert "keys = {order_key(order_id=uuid.uuid4()) for n in range(3)}" in ids  # ids built in a loop
+    assert "    return ORDER_001\n" in ids and "parse_id(order_id) == parse_id(ORDER_001)" in ids
+    assert (
+        "keys = {order_key(order_id=uuid.uuid4()) for n in range(3)}" in ids
+    )  # ids built in a loop
     assert ids.startswith("import uuid\n\nimport pytest\n")
     events = show(repo, report, "tests/test_events.py")
     assert f'event_hex(event_id=uuid.UUID("{stable_uuid("evt-001")}"))' in events
@@ -719,13 +718,10 @@ def test_db_schema_imports_inside_init_db_to_avoid_a_cycle(make_repo, tmp_path, 
     report = run(repo, tmp_path, capsys, "--agents", "db_schema")
     result = assert_all_fixed(report, "db_schema", 1)
     assert result["files_changed"] == ["shop/db.py"]
-    assert (
-        '''def init_db(engine):
+    assert '''def init_db(engine):
     """Create every table."""
     import shop.health  # noqa: F401 (registers the table with the metadata before create_all)
-    Base.metadata.create_all(engine)'''
-        in show(repo, report, "shop/db.py")
-    )
+    Base.metadata.create_all(engine)''' in show(repo, report, "shop/db.py")
 
 
 # --- docker_lifecycle --------------------------------------------------------------------------
@@ -781,9 +777,7 @@ DOCKER_FILES = {
 }
 
 
-def test_docker_lifecycle_restores_containers_in_finally(
-    make_repo, tmp_path, capsys, monkeypatch
-):
+def test_docker_lifecycle_restores_containers_in_finally(make_repo, tmp_path, capsys, monkeypatch):
     _, state = fake_docker(tmp_path, {"cos_redis": "running", "cos_search": "running"})
     # The suite and the orchestrator's own watchdog both talk to the fake docker.
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
@@ -841,9 +835,6 @@ DECLINE_FILES = {
             return uuid.UUID(ref.removeprefix("ref:"))
     """,
     "app/store.py": """
-        import sqlite3
-
-
         def create_item():
             return 409
     """,
@@ -864,6 +855,13 @@ DECLINE_FILES = {
 
         def refund(order_id):
             publish({"refund": order_id})
+    """,
+    "app/api.py": """
+        from app import orders, refunds
+
+
+        def checkout(order_id, refund=False):
+            return refunds.refund(order_id) if refund else orders.place(order_id)
     """,
     "app/registry.py": """
         _names = []
@@ -933,12 +931,12 @@ DECLINE_FILES = {
     "tests/test_publish.py": """
         from unittest.mock import patch
 
-        import app
+        from app.api import checkout
 
 
-        def test_publishes():
+        def test_checkout_publishes():
             with patch("app.events.publish") as publish:
-                app.orders.place(1) if hasattr(app, "orders") else None
+                checkout(1)
             publish.assert_called_once()
     """,
     "tests/test_registry_a.py": """
@@ -1026,7 +1024,9 @@ def test_demo_offline_fixes_everything_a_specialist_can(tmp_path, capsys):
         "test_isolation": ("test_pollution", "accepted"),
         "db_schema": ("db_schema", "accepted"),
     }
-    merged = git(repo, "branch", "--list", "orchestrate/*", "--merged", report["integration_branch"])
+    merged = git(
+        repo, "branch", "--list", "orchestrate/*", "--merged", report["integration_branch"]
+    )
     assert all(a["branch"] in merged for a in results.values())
     assert report["after"]["failed"] == 2  # the logic bug and the hang, left for a model
     assert report["after"]["passed"] == report["before"]["total"] - 2
