@@ -33,7 +33,7 @@ ID_NAME = re.compile(r"^(id|uuid|guid|pk)s?$|(_id|_uuid|_guid|Id|ID|Uuid)s?$")
 ID_VALUE = re.compile(r"(^|[-_])(id|uuid|guid)([-_]|$)", re.IGNORECASE)
 TOKEN = re.compile(r"[\w.:-]{1,80}")
 # The code wants a uuid.UUID object, not a string in UUID format.
-WANTS_OBJECT = re.compile(r"object has no attribute '(hex|int|bytes|version|urn)'")
+WANTS_OBJECT = re.compile(r"'str' object has no attribute '(hex|int|bytes|version|urn)'")
 NAMESPACE = uuid.UUID("6ba7b811-9dad-11d1-80b4-00c04fd430c8")  # uuid.NAMESPACE_URL
 
 

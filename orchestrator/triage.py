@@ -306,35 +306,41 @@ _PRIORITY_STYLE = {"critical": "bold red", "high": "yellow", "medium": "cyan", "
 
 
 def render_table(report: TriageReport) -> RenderableType:
-    """The readable triage: counts, one row per category, the slowest tests."""
+    """The readable triage: counts, a compact table of categories, then each category's story."""
     b = report.baseline
     counts = Text(
         f"{b.total} tests: {b.passed} passed, {b.failed} failed, {b.errors} errors, "
         f"{b.skipped} skipped in {b.duration_s:.1f}s"
         + (f"; {len(report.flaky)} flaky" if report.flaky else "")
     )
-    table = Table(title="Failure categories", show_lines=True, expand=True)
-    for name, kw in (
-        ("category", {"no_wrap": True}),
-        ("n", {"justify": "right"}),
-        ("priority", {}),
-        ("agent", {}),
-        ("root cause / fix", {"ratio": 3}),
-        ("files", {"ratio": 1}),
-    ):
-        table.add_column(name, **kw)
+    table = Table(title="Failure categories")
+    table.add_column("category", no_wrap=True)
+    table.add_column("tests", justify="right")
+    table.add_column("priority")
+    table.add_column("agent")
     for c in report.categories:
         table.add_row(
-            c.id,
-            str(c.count),
-            Text(c.priority, style=_PRIORITY_STYLE[c.priority]),
-            c.agent or "-",
-            Text.assemble(
-                _trim(c.root_cause, 240), "\n", ("fix: ", "dim"), _trim(c.fix_strategy, 200)
-            ),
-            Text("\n".join(c.affected_files[:3])),
+            c.id, str(c.count), Text(c.priority, style=_PRIORITY_STYLE[c.priority]), c.agent or "-"
         )
-    parts: list[RenderableType] = [counts, table]
+    details = [
+        Text.assemble(
+            (f"\n{c.id}", "bold"),
+            f" ({c.count}): {c.title}\n",
+            ("  pattern: ", "dim"),
+            _trim(c.pattern, 160),
+            "\n",
+            ("  cause:   ", "dim"),
+            _trim(c.root_cause, 400),
+            "\n",
+            ("  fix:     ", "dim"),
+            _trim(c.fix_strategy, 300),
+            "\n",
+            ("  files:   ", "dim"),
+            ", ".join(c.affected_files[:5]),
+        )
+        for c in report.categories
+    ]
+    parts: list[RenderableType] = [counts, table, *details]
     if report.slow_tests:
         slow = Table(title="Slowest tests")
         slow.add_column("test")
