@@ -129,6 +129,7 @@ def _attempts(
             baseline=ctx.baseline,
             spec=in_worktree(ctx.spec, worktree),
             mode=ctx.verify_mode,
+            emit=ctx.emit,
         )
         _record(result, verdict, ctx, start, commit)
         if verdict.accepted:

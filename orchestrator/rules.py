@@ -176,7 +176,7 @@ RULES: list[Rule] = [
     Rule(
         "docker_lifecycle",
         patterns=(
-            r"CalledProcessError: Command .{0,40}\b(?:docker|docker-compose|podman)\b",
+            r"CalledProcessError: Command [^\n]{0,300}?\b(?:docker|docker-compose|podman)\b",
             r"\bcontainer\b.{0,80}\bis (?:not running|paused|restarting)",
             r"\bis paused, unpause the container",
             r"connection refused",
