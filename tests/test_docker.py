@@ -21,7 +21,7 @@ FAKE_DOCKER = """
 
 
     def save(state):
-        tmp = state_file.with_suffix(".tmp")
+        tmp = state_file.with_suffix("." + str(os.getpid()) + ".tmp")  # one per process: calls overlap
         tmp.write_text(json.dumps(state))
         os.replace(tmp, state_file)  # atomic: the test reads the file concurrently
 
