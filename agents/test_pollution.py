@@ -150,15 +150,10 @@ class _Mutations(cst.CSTTransformer):
         if len(updated.targets) != 1:
             return updated
         target, value = updated.targets[0].target, updated.value
-        if (
-            isinstance(target, cst.Subscript)
-            and self._is_environ(target.value)
-            and len(target.slice) == 1
-        ):
-            key = target.slice[0].slice
-            if isinstance(key, cst.Index):
-                self._use("monkeypatch", "os.environ[...] = -> monkeypatch.setenv")
-                return cst.Expr(_call("monkeypatch.setenv", key.value, value))
+        key = self._environ_key(target)
+        if key is not None:
+            self._use("monkeypatch", "os.environ[...] = -> monkeypatch.setenv")
+            return cst.Expr(_call("monkeypatch.setenv", key, value))
         if isinstance(target, cst.Attribute) and self._is_module_state(target.value):
             owner = codemod.dotted(target.value)
             self._use("monkeypatch", f"{owner}.{target.attr.value} = -> monkeypatch.setattr")
@@ -175,17 +170,22 @@ class _Mutations(cst.CSTTransformer):
         return updated
 
     def leave_Del(self, original: cst.Del, updated: cst.Del) -> cst.BaseSmallStatement:
-        target = updated.target
+        key = self._environ_key(updated.target)
+        if key is not None:
+            self._use("monkeypatch", "del os.environ[...] -> monkeypatch.delenv")
+            return cst.Expr(_call("monkeypatch.delenv", key, raising=False))
+        return updated
+
+    def _environ_key(self, target: cst.BaseExpression) -> cst.BaseExpression | None:
+        """The key of an `os.environ[key]` target, else None."""
         if (
             isinstance(target, cst.Subscript)
             and self._is_environ(target.value)
             and len(target.slice) == 1
+            and isinstance(target.slice[0].slice, cst.Index)
         ):
-            key = target.slice[0].slice
-            if isinstance(key, cst.Index):
-                self._use("monkeypatch", "del os.environ[...] -> monkeypatch.delenv")
-                return cst.Expr(_call("monkeypatch.delenv", key.value, raising=False))
-        return updated
+            return target.slice[0].slice.value
+        return None
 
     def leave_Expr(self, original: cst.Expr, updated: cst.Expr) -> cst.BaseSmallStatement:
         call = updated.value

@@ -184,10 +184,11 @@ def _rate(c: Counts) -> str:
     return f"{c.pass_rate * 100:.1f}%"
 
 
-def _usage_text(u: Usage) -> str:
+def _usage_text(u: Usage, fixed: int = 0) -> str:
     tokens = u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens
     model = f" ({u.model})" if u.model else ""
-    return f"{tokens:,} tokens, ${u.cost_usd:.4f}{model}"
+    per_test = f", ${u.cost_usd / fixed:.4f} per fixed test" if fixed else ""
+    return f"{tokens:,} tokens, ${u.cost_usd:.4f}{model}{per_test}"
 
 
 def _where(state: HandoffState) -> list[str]:
@@ -241,12 +242,17 @@ def _agents(state: HandoffState) -> list[str]:
     for r in state.agents:
         status = r.status + (f": {r.reason}" if r.reason else "")
         files = ", ".join(r.files_changed) or "none"
-        usage = _usage_text(r.usage) if r.usage else "no model"
+        usage = (
+            _usage_text(r.usage, len(r.fixed) if r.status == "accepted" else 0)
+            if r.usage
+            else "no model"
+        )
         fixed = f"{len(r.fixed)}/{r.target}" if r.target else str(len(r.fixed))
         cells = [r.agent, r.category, fixed, status, r.branch, files, usage]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if state.usage:
-        lines += ["", f"Total usage: {_usage_text(state.usage)}"]
+        fixed = sum(len(r.fixed) for r in state.agents if r.merged)
+        lines += ["", f"Total usage: {_usage_text(state.usage, fixed)}"]
     return lines
 
 

@@ -339,6 +339,7 @@ class AgentResult(Model):
     diff: str = ""
 
     def contract_json(self) -> dict:
+        """The contract's fields, plus `usage` (tokens and cost; null when no model was used)."""
         return self.model_dump(
             include={
                 "agent",
@@ -349,6 +350,7 @@ class AgentResult(Model):
                 "regressions",
                 "files_changed",
                 "reason",
+                "usage",
             }
         )
 
@@ -377,4 +379,12 @@ class RunReport(Model):
             "after": self.after.model_dump(),
             "agents": [a.contract_json() for a in self.agents],
             "handoff": self.handoff,
+            "usage": self._usage_json(),  # extension: the session's model spend
         }
+
+    def _usage_json(self) -> dict | None:
+        if self.usage is None:
+            return None
+        fixed = sum(len(a.fixed) for a in self.agents if a.merged)
+        per_test = round(self.usage.cost_usd / fixed, 6) if fixed else None
+        return {**self.usage.model_dump(), "cost_per_fixed_test_usd": per_test}

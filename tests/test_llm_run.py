@@ -149,6 +149,8 @@ def test_model_fixes_an_unknown_bug_through_the_real_sdk(make_repo, tmp_path, ca
     handoff = Path(report["handoff"]).read_text()
     assert f"Total usage: 19,300 tokens, ${cost:.4f} ({DEFAULT_MODEL})" in handoff
     assert "| llm | unknown | 1/1 | accepted |" in handoff
+    assert result["usage"]["cost_usd"] == pytest.approx(cost)
+    assert report["usage"]["cost_per_fixed_test_usd"] == pytest.approx(cost)  # one test fixed
 
     # what the SDK sent
     [guess] = [r for r in api.requests if r.category is None]

@@ -72,18 +72,6 @@ CALC = {
     """,
 }
 
-CONTRACT_AGENT_KEYS = (
-    "agent",
-    "category",
-    "branch",
-    "status",
-    "fixed",
-    "regressions",
-    "files_changed",
-    "reason",
-)
-
-
 @pytest.fixture
 def agents(monkeypatch: pytest.MonkeyPatch):
     """Route categories to doubles: `agents(unknown=doubles.X, ...)`."""
@@ -138,10 +126,7 @@ def test_session_one_handoff_holds_exactly_what_the_run_reported(
     assert state.after.model_dump() == report["after"]
     assert state.integration_branch == report["integration_branch"]
     assert state.repo == str(repo) and state.base_commit == git(repo, "rev-parse", "HEAD")
-    agents_written = [
-        {k: v for k, v in a.model_dump(mode="json").items() if k in CONTRACT_AGENT_KEYS}
-        for a in state.agents
-    ]
+    agents_written = [a.contract_json() for a in state.agents]
     assert agents_written == report["agents"]
     assert [(a.category, a.status, a.fixed) for a in state.agents] == [
         ("async_event_loop", "accepted", [LOWER])

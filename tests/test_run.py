@@ -128,7 +128,17 @@ def test_correct_fix_is_accepted_merged_and_user_checkout_untouched(
     assert "return a + b" in git(repo, "show", f"{branch}:calc/ops.py")
     assert git(repo, "worktree", "list").count("\n") == 0  # only the user's checkout remains
     assert Path(report["handoff"]).is_file()
-    assert set(report) == {"session", "integration_branch", "before", "after", "agents", "handoff"}
+    assert set(report) == {
+        "session",
+        "integration_branch",
+        "before",
+        "after",
+        "agents",
+        "handoff",
+        "usage",
+    }
+    assert report["usage"] is None  # no model was used
+    assert result["usage"] is None
 
 
 @pytest.mark.parametrize(
