@@ -72,6 +72,7 @@ CALC = {
     """,
 }
 
+
 @pytest.fixture
 def agents(monkeypatch: pytest.MonkeyPatch):
     """Route categories to doubles: `agents(unknown=doubles.X, ...)`."""
