@@ -6,7 +6,6 @@ the previous accepted patch of its lane (its branch then merges cleanly after th
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +63,7 @@ def run_order(order: WorkOrder, ctx: LaneContext, start: str) -> AgentResult:
         target=order.target,
     )
     update = _updater(ctx, order, result)
-    if branch in ctx.repo.branches(branch):  # left by an interrupted attempt of this session
-        ctx.repo.git("branch", "-q", "-D", branch)
+    ctx.repo.drop_branch(branch)  # left by an interrupted attempt of this session
     try:
         with ctx.repo.worktree(branch, start) as worktree:
             _attempts(order, ctx, worktree, start, result, update)
@@ -211,7 +209,3 @@ def _updater(ctx: LaneContext, order: WorkOrder, result: AgentResult) -> Callabl
         )
 
     return update
-
-
-def model_available() -> bool:
-    return bool(os.environ.get("ANTHROPIC_API_KEY"))

@@ -304,6 +304,11 @@ class GitRepo:
         out = self.git("for-each-ref", "--format=%(refname:short)", "refs/heads/")
         return [b for b in out.splitlines() if b.startswith(prefix)]
 
+    def drop_branch(self, name: str) -> None:
+        """Delete exactly the branch `name` if it exists (one of ours, being made again)."""
+        if name in self.branches(name):
+            self.git("branch", "-q", "-D", name)
+
     def delete_branches(self, prefix: str) -> list[str]:
         """Delete our branches (never the one the user has checked out)."""
         doomed = [b for b in self.branches(prefix) if b != self.current_branch]

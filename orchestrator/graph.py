@@ -39,6 +39,7 @@ class RunState(TypedDict, total=False):
     integration_branch: str | None
     after: dict
     handoff: str
+    remaining: list[dict]  # categories still failing after the run
 
 
 class LaneInput(TypedDict):
@@ -151,7 +152,12 @@ def _final(state: RunState, runtime: Runtime[RunContext]) -> dict:
 
 
 def _handoff(state: RunState, runtime: Runtime[RunContext]) -> dict:
-    return {"handoff": str(pipeline.write_handoff(runtime.context, dict(state)))}
+    handoff = pipeline.handoff_state(runtime.context, dict(state))
+    path = pipeline.write_handoff(runtime.context, handoff)
+    return {
+        "handoff": str(path),
+        "remaining": [c.model_dump(mode="json") for c in handoff.remaining],
+    }
 
 
 def build_graph(checkpointer=None):

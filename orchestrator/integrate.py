@@ -33,8 +33,7 @@ def integrate(
     re-run. Returns the integration branch; `results` are updated in place (`merged`, `reason`).
     """
     branch = integration_branch(session)
-    if branch in repo.branches(branch):  # a resumed run starts the integration over
-        repo.git("branch", "-q", "-D", branch)
+    repo.drop_branch(branch)  # a resumed run starts the integration over
     emit(PhaseStarted(phase="integrate", detail=branch))
     passed_at_baseline = [r.nodeid for r in baseline.results if r.outcome in ("passed", "xpassed")]
     merged_fixed: list[str] = []

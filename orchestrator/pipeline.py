@@ -116,8 +116,7 @@ def checkout(ctx: RunContext, rev: str, label: str):
         with ctx.repo.worktree(branch, rev) as path:
             yield path
     finally:
-        if branch in ctx.repo.branches(branch):
-            ctx.repo.git("branch", "-q", "-D", branch)
+        ctx.repo.drop_branch(branch)
 
 
 def baseline(ctx: RunContext, base: str) -> SuiteRun:
@@ -302,13 +301,13 @@ def handoff_state(ctx: RunContext, state: dict, *, interrupted: str | None = Non
     )
 
 
-def write_handoff(ctx: RunContext, state: dict, *, interrupted: str | None = None) -> Path:
+def write_handoff(ctx: RunContext, handoff) -> Path:
     from orchestrator.handoff import write_handoff as write
 
     directory = (
         Path(ctx.options.handoff_dir) if ctx.options.handoff_dir else ctx.repo.root / "handoffs"
     )
-    path = write(handoff_state(ctx, state, interrupted=interrupted), directory)
+    path = write(handoff, directory)
     ctx.emit(Log(message=f"handoff written: {path}"))
     return path
 

@@ -8,7 +8,7 @@ from contextlib import closing
 from orchestrator import pipeline, runner
 from orchestrator.errors import Cancelled
 from orchestrator.events import Controls, Emit, RunStarted, ignore
-from orchestrator.models import AgentResult, Counts, RunReport, SuiteRun
+from orchestrator.models import AgentResult, Category, RunReport, SuiteRun
 from orchestrator.pipeline import RunContext, RunOptions
 
 
@@ -42,17 +42,15 @@ def run(
         )
         try:
             state = graph.invoke(start, config, context=ctx, durability="sync")
-        except (KeyboardInterrupt, Cancelled) as exc:
+        except (KeyboardInterrupt, Cancelled):
             controls.request_stop()
             runner.cancel_all()
             values = graph.get_state(config).values
-            reason = (
-                "stopped by the user"
-                if isinstance(exc, (KeyboardInterrupt, Cancelled))
-                else str(exc)
-            )
             if values.get("base"):
-                pipeline.write_handoff(ctx, dict(values), interrupted=reason)
+                handoff = pipeline.handoff_state(
+                    ctx, dict(values), interrupted="stopped by the user"
+                )
+                pipeline.write_handoff(ctx, handoff)
             raise Cancelled(
                 f"run {options.session} stopped; resume with `orchestrate run {repo.root} --resume {options.session}`"
             ) from None
@@ -87,13 +85,13 @@ def report_of(ctx: RunContext, state: dict) -> RunReport:
         session=ctx.options.session,
         integration_branch=state.get("integration_branch"),
         before=before.counts(),
-        after=after.counts() if after else Counts(),
+        after=after.counts(),
         agents=agents,
         handoff=state["handoff"],
         repo=str(ctx.repo.root),
         base_commit=state["base"],
         usage=pipeline.total_usage(agents),
-        remaining=pipeline.remaining_categories(report, after, ctx.repo.root),
+        remaining=[Category.model_validate(c) for c in state["remaining"]],
         left_for_model=[c.id for c in report.categories if (c.agent or "llm") == "llm"]
         if ctx.model is None
         else [],

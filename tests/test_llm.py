@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
@@ -18,33 +17,10 @@ from agents.llm import DEFAULT_MODEL, GUESS_MODEL, MISSING_KEY, LLMSpecialist, g
 from orchestrator.errors import ModelError
 from orchestrator.models import Failure, IsolationFinding, WorkOrder
 from tests.conftest import git
+from tests.fake_anthropic import call, reply
 
 KEY = "sk-ant-test-0123456789-SECRET"
 NODE = "tests/test_calc.py::test_add"
-_ids = itertools.count()
-
-
-def reply(*calls: tuple[str, dict], text: str | None = None, usage: dict | None = None) -> dict:
-    """A Messages API response body: optional text, then one tool_use block per call."""
-    content = [{"type": "text", "text": text}] if text else []
-    for name, args in calls:
-        content.append(
-            {"type": "tool_use", "id": f"toolu_{next(_ids)}", "name": name, "input": args}
-        )
-    return {
-        "id": f"msg_{next(_ids)}",
-        "type": "message",
-        "role": "assistant",
-        "model": "scripted",
-        "content": content,
-        "stop_reason": "tool_use" if calls else "end_turn",
-        "stop_sequence": None,
-        "usage": usage or {"input_tokens": 100, "output_tokens": 20},
-    }
-
-
-def call(name: str, **args: object) -> tuple[str, dict]:
-    return name, args
 
 
 def error(status: int, kind: str, message: str, **headers: str) -> httpx2.Response:
