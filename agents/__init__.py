@@ -1,5 +1,6 @@
-"""Specialists: plain classes behind one small protocol, loaded by name on demand."""
+"""The specialists, installed as `orchestrator.agents`: libcst codemods for the mechanical causes,
+and the model's tool-use loop (llm.py, tools.py) for the rest.
 
-from agents.base import CATEGORY_AGENT, Specialist, agent_for, load_specialist, prompt_text
-
-__all__ = ["CATEGORY_AGENT", "Specialist", "agent_for", "load_specialist", "prompt_text"]
+Agents see only the core's vocabulary (models, errors) and their workspace helpers (codemod.py);
+the core loads them by name (orchestrator/specialists.py) and never imports them.
+"""

@@ -17,7 +17,7 @@ from pathlib import Path
 import libcst as cst
 import libcst.matchers as m
 
-from agents import codemod
+from orchestrator.agents import codemod
 from orchestrator.models import Proposal, WorkOrder
 
 RUNNING_LOOP = ("cannot be called from a running event loop", "This event loop is already running")

@@ -12,16 +12,23 @@ import os
 import re
 import time
 from collections.abc import Callable
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from agents.base import prompt_text
-from agents.tools import TOOL_SCHEMAS, ToolError, Worktree
+from orchestrator.agents.tools import TOOL_SCHEMAS, ToolError, Worktree
 from orchestrator.errors import ModelError
 from orchestrator.models import Failure, Proposal, Usage, WorkOrder
+from orchestrator.specialists import DEFAULT_MODEL, GUESS_MODEL
 
-DEFAULT_MODEL = "claude-sonnet-5-5"
-GUESS_MODEL = "claude-haiku-5-5"
+__all__ = [
+    "DEFAULT_MODEL",
+    "GUESS_MODEL",
+    "LLMSpecialist",
+    "Model",
+    "guess_category",
+    "prompt_text",
+]
 MISSING_KEY = (
     "ANTHROPIC_API_KEY is not set: export it to let the model take categories no codemod fixes"
 )
@@ -61,6 +68,12 @@ RUN_TESTS = {
 }
 EMPTY = {"type": "text", "text": "(no reply)"}
 NUDGE = "Use the tools to investigate and fix the failures, then call finish(explanation)."
+
+
+def prompt_text(name: str) -> str:
+    """A specialist's prompt (mission, recognising the cause, fix strategy, what not to do),
+    read from the installed package, as every install has it."""
+    return (files("orchestrator.prompts") / f"{name}.md").read_text(encoding="utf-8")
 
 
 def price(model: str) -> tuple[float, float, float, float]:

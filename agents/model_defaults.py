@@ -16,7 +16,7 @@ from typing import Any
 
 import libcst as cst
 
-from agents.codemod import (
+from orchestrator.agents.codemod import (
     Files,
     decline,
     dotted,

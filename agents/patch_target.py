@@ -13,7 +13,7 @@ from pathlib import Path
 import libcst as cst
 import libcst.matchers as m
 
-from agents import codemod
+from orchestrator.agents import codemod
 from orchestrator.models import Proposal, WorkOrder
 
 _EXPECTED = re.compile(r"Expected '([^']+)' to (?:have been|be) (?:called|awaited)")

@@ -9,22 +9,16 @@ the leaked item after every test.
 
 from __future__ import annotations
 
-import re
 import textwrap
 from pathlib import Path
 
 import libcst as cst
 import libcst.matchers as m
 
-from agents import codemod
-from orchestrator.models import Proposal, WorkOrder
+from orchestrator.agents import codemod
+from orchestrator.models import Leak, Proposal, WorkOrder
 
 _POLLUTER_KINDS = ("polluter", "state_setter", "pair")
-_ENV_LEAK = re.compile(
-    r"\b([A-Za-z_]\w*)(?:=\S*)? (?:left in|added to|set in|removed from|changed in) os\.environ"
-)
-_ATTR_LEAK = re.compile(r"\b([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+) (?:rebound|changed|replaced|left)")
-_CWD_LEAK = re.compile(r"\b(?:cwd|working directory) changed")
 _PATCH_FUNCS = ("patch", "mock.patch", "unittest.mock.patch")
 
 
@@ -57,16 +51,16 @@ class TestPollution:
         )
 
 
-def _polluters(order: WorkOrder) -> dict[str, list[str]]:
-    """Polluter node id -> the leaks reported for it, from findings and failures."""
-    found: dict[str, list[str]] = {}
+def _polluters(order: WorkOrder) -> dict[str, list[Leak]]:
+    """Polluter node id -> the leaks recorded for it, from the isolation findings."""
+    found: dict[str, list[Leak]] = {}
     for finding in order.findings:
         if finding.kind in _POLLUTER_KINDS:
             for culprit in finding.culprits:
-                found.setdefault(culprit, []).extend([finding.leak] if finding.leak else [])
+                found.setdefault(culprit, []).extend(finding.leaks.get(culprit, []))
     for failure in order.failures:
         if failure.polluter:
-            found.setdefault(failure.polluter, []).extend([failure.leak] if failure.leak else [])
+            found.setdefault(failure.polluter, [])
     return found
 
 
@@ -260,7 +254,7 @@ def _is_patch_func(name: str) -> bool:
 
 
 def _restore_fixture(
-    worktree: Path, nodeid: str, leaks: list[str], problems: list[str]
+    worktree: Path, nodeid: str, leaks: list[Leak], problems: list[str]
 ) -> list[str]:
     """An autouse fixture in the polluter's conftest that restores the one leaked item."""
     rel = codemod.split_nodeid(nodeid)[0]
@@ -270,7 +264,7 @@ def _restore_fixture(
         return []
     fixtures = [f for leak in leaks for f in _fixtures_for(worktree, leak)]
     if not fixtures:
-        told = "; ".join(leaks) or "no leak recorded"
+        told = "; ".join(leak.describe() for leak in leaks) or "no leak recorded"
         problems.append(
             f"{nodeid}: no state mutation in the test, and unclear what to reset ({told})"
         )
@@ -303,10 +297,10 @@ def _restore_fixture(
     ]
 
 
-def _fixtures_for(worktree: Path, leak: str) -> list[tuple[str, str, list[str]]]:
-    """(fixture name, source, imports) restoring what one leak line describes; [] when unclear."""
-    if match := _ENV_LEAK.search(leak):
-        var = match.group(1)
+def _fixtures_for(worktree: Path, leak: Leak) -> list[tuple[str, str, list[str]]]:
+    """(fixture name, source, imports) restoring what one leak changed; [] when unclear."""
+    if leak.kind == "env":
+        var = leak.key
         name = f"_restore_env_{var.lower()}"
         source = f"""
             @pytest.fixture(autouse=True)
@@ -320,7 +314,7 @@ def _fixtures_for(worktree: Path, leak: str) -> list[tuple[str, str, list[str]]]
                     os.environ["{var}"] = saved
             """
         return [(name, textwrap.dedent(source), [])]
-    if _CWD_LEAK.search(leak):
+    if leak.kind == "cwd":
         source = """
             @pytest.fixture(autouse=True)
             def _restore_cwd():
@@ -330,8 +324,8 @@ def _fixtures_for(worktree: Path, leak: str) -> list[tuple[str, str, list[str]]]
                 os.chdir(saved)
             """
         return [("_restore_cwd", textwrap.dedent(source), [])]
-    if match := _ATTR_LEAK.search(leak):
-        owner, _, attr = match.group(1).rpartition(".")
+    if leak.kind == "attr" and leak.old is not None:  # rebound, not added
+        owner, _, attr = leak.key.rpartition(".")
         if codemod.module_file(worktree, owner) is None:
             return []
         name = f"_restore_{owner.replace('.', '_')}_{attr}"

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from agents.codemod import OutsideWorktree, confine, walk
+from orchestrator.agents.codemod import OutsideWorktree, confine, walk
 
 _REFUSALS = {  # OutsideWorktree reasons, explained to the model
     "absolute": "absolute paths are refused; use a path relative to the repository root",

@@ -10,9 +10,10 @@ import time
 import uuid
 from pathlib import Path
 
+from orchestrator.categories.rules import _first_text_rule
 from orchestrator.models import Frame, SuiteRun, TestResult
-from orchestrator.rules import _first_text_rule
-from orchestrator.triage import _parsed, is_repo_path, normalise, triage
+from orchestrator.triage import is_repo_path, normalise, triage
+from orchestrator.triage.signature import _parsed
 
 N = 10_000
 TARGET_S = 1.0

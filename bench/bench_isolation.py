@@ -14,9 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from orchestrator.config import run_spec
 from orchestrator.isolation import diagnose
-from orchestrator.runner import run_suite
+from orchestrator.suite.config import run_spec
+from orchestrator.suite.runner import run_suite
 
 FILES = 40
 PER_FILE = 32  # plus a few special tests: ~1,300 in all

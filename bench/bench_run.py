@@ -30,13 +30,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from agents.base import CATEGORY_AGENT, SPECIALISTS
+from orchestrator.agents.base import CATEGORY_AGENT, SPECIALISTS
+
 from orchestrator import dispatch, gitops, integrate, isolation, runner, verify
 from orchestrator.events import AgentUpdate, PlanReady
-from orchestrator.gitops import run_git
+from orchestrator.git import run_git
 from orchestrator.models import Proposal, WorkOrder
-from orchestrator.pipeline import RunOptions, new_session
-from orchestrator.run import run
+from orchestrator.run.session import run
+from orchestrator.run.stages import RunOptions, new_session
 
 # category -> (module, the failing line, what the bench specialist replaces it with)
 BUGS: dict[str, tuple[str, str]] = {

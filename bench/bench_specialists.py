@@ -26,12 +26,12 @@ from contextlib import redirect_stderr, redirect_stdout
 from io import StringIO
 from pathlib import Path
 
-from agents.base import load_specialist
 from orchestrator.cli import main
-from orchestrator.config import command_line, run_spec
 from orchestrator.isolation import diagnose
-from orchestrator.plan import plan
-from orchestrator.runner import run_suite
+from orchestrator.run.plan import plan
+from orchestrator.specialists import load_specialist
+from orchestrator.suite.config import run_spec
+from orchestrator.suite.runner import run_suite
 from orchestrator.triage import triage
 
 TIMEOUT_S = 3  # the hang costs this much per suite run
@@ -326,7 +326,7 @@ def time_specialists(repo: Path, scratch: Path) -> list[dict]:
     spec = run_spec(repo, timeout_s=TIMEOUT_S, record_leaks=True)
     baseline = run_suite(spec, label="baseline")
     isolation = diagnose(spec, baseline)
-    report = triage(baseline, repo, command_line(spec), isolation=isolation)
+    report = triage(baseline, repo, spec.command_line(), isolation=isolation)
     got = {c.id: c.count for c in report.categories}
     if got != EXPECTED:
         print(f"warning: triage found {got}, planted {EXPECTED}", file=sys.stderr)

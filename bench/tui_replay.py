@@ -26,7 +26,7 @@ from orchestrator.events import (
     TestStarted,
 )
 from orchestrator.models import Category, Counts, Usage
-from orchestrator.tui import OrchestrateApp
+from orchestrator.view.tui import OrchestrateApp
 
 PLAN = [  # id, failing tests, priority, agent
     ("model_defaults", 14, "critical", "model_defaults"),

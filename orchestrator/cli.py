@@ -39,7 +39,7 @@ def cmd_triage(args: argparse.Namespace) -> int:
     from orchestrator.triage import triage
 
     if args.junit:
-        from orchestrator.junit import read_junit
+        from orchestrator.suite.junit import read_junit
 
         run = read_junit(Path(args.junit))
         repo = Path(args.repo).resolve() if args.repo else Path(args.junit).resolve().parent
@@ -51,19 +51,18 @@ def cmd_triage(args: argparse.Namespace) -> int:
     else:
         from rich.console import Console
 
-        from orchestrator.triage import render_table
+        from orchestrator.triage.render import render_table
 
         Console().print(render_table(report))
     return 0
 
 
 def _triage_repo(args: argparse.Namespace):
-    from orchestrator.config import command_line
     from orchestrator.events import Log
-    from orchestrator.gitops import GitRepo
-    from orchestrator.logview import PlainLog
-    from orchestrator.runner import run_suite
+    from orchestrator.git import GitRepo
+    from orchestrator.suite.runner import run_suite
     from orchestrator.triage import triage
+    from orchestrator.view.plain import PlainLog
 
     repo = GitRepo(_repo_arg(args)).root
     spec = _checkout_spec(repo, args, record_leaks=not args.no_isolation)
@@ -77,7 +76,7 @@ def _triage_repo(args: argparse.Namespace):
         isolation = diagnose(
             spec.model_copy(update={"shuffle_seed": None}), run, reruns=args.reruns, emit=emit
         )
-    report = triage(run, repo, command_line(spec), isolation=isolation)
+    report = triage(run, repo, spec.command_line(), isolation=isolation)
     if args.shuffle is not None:
         report.shuffle_seed = args.shuffle
         emit(
@@ -90,7 +89,7 @@ def _triage_repo(args: argparse.Namespace):
 
 def _checkout_spec(repo: Path, args: argparse.Namespace, *, record_leaks: bool):
     """A RunSpec for the user's own checkout: no bytecode files written into it."""
-    from orchestrator.config import run_spec
+    from orchestrator.suite.config import run_spec
 
     spec = run_spec(
         repo,
@@ -108,8 +107,8 @@ def _quiet(_event) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from orchestrator.pipeline import RunOptions, new_session
-    from orchestrator.run import saved_options
+    from orchestrator.run.context import RunOptions, new_session
+    from orchestrator.run.session import saved_options
 
     previous = None
     if args.resume:
@@ -144,11 +143,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _execute(args, options, previous, *, resume: bool):
     from orchestrator.events import Controls
-    from orchestrator.run import run
+    from orchestrator.run.session import run
 
     controls = Controls()
     if _use_tui(args):
-        from orchestrator.tui import OrchestrateApp
+        from orchestrator.view.tui import OrchestrateApp
 
         app = OrchestrateApp(
             work=lambda emit, ctl: run(options, emit, ctl, resume=resume, previous=previous),
@@ -158,7 +157,7 @@ def _execute(args, options, previous, *, resume: bool):
         if app.error is not None:
             raise app.error
         return app.result
-    from orchestrator.logview import PlainLog
+    from orchestrator.view.plain import PlainLog
 
     return run(options, PlainLog(), controls, resume=resume, previous=previous)
 
@@ -190,8 +189,7 @@ def _from_handoff(options, path: Path):
         print(f"orchestrate: note: {line}", file=sys.stderr)
     for line in view.unread:
         print(f"orchestrate: could not read: {line}", file=sys.stderr)
-    previous = view.model_dump(mode="json")
-    return options.model_copy(update=updates), previous
+    return options.model_copy(update=updates), view
 
 
 def _runnable(command: str) -> str:
@@ -212,15 +210,15 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_bisect(args: argparse.Namespace) -> int:
-    from orchestrator.gitops import GitRepo
+    from orchestrator.git import GitRepo
     from orchestrator.isolation import bisect
-    from orchestrator.logview import PlainLog
+    from orchestrator.view.plain import PlainLog
 
     repo = GitRepo(args.repo).root
     spec = _checkout_spec(repo, args, record_leaks=True)
     finding = bisect(spec, args.nodeid, emit=PlainLog())
     if args.json:
-        print(finding.model_dump_json(indent=2))
+        print(json.dumps({**finding.model_dump(mode="json"), "leak": finding.leak}, indent=2))
         return 0
     print(f"victim:   {finding.victim}")
     print(f"verdict:  {finding.kind}")
@@ -262,7 +260,7 @@ def cmd_handoff_show(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    from orchestrator.gitops import GitRepo
+    from orchestrator.git import GitRepo
 
     removed = GitRepo(_repo_arg(args)).clean(branches=args.branches)
     for line in removed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, Field, TypeAdapter
 
@@ -131,23 +131,30 @@ def ignore(_event: _Event) -> None:
     """The emitter for callers that do not watch progress."""
 
 
+class Stop(Protocol):
+    """A stop token: every pytest run watches one and is killed within a poll when it is set."""
+
+    def is_set(self) -> bool: ...
+
+
 class Controls:
     """The few commands that flow back from a viewer to the core: stop the run, cancel one agent.
 
-    The core polls these between steps; they are plain thread-safe flags, no domain logic.
+    `stop` is the run's one stop token, passed down to every pytest run; `token(category)` is the
+    token of one agent's runs, set by a stop of the run or a cancel of that agent.
     """
 
     def __init__(self) -> None:
-        self._stop = threading.Event()
+        self.stop = threading.Event()
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
 
     def request_stop(self) -> None:
-        self._stop.set()
+        self.stop.set()
 
     @property
     def stop_requested(self) -> bool:
-        return self._stop.is_set()
+        return self.stop.is_set()
 
     def cancel(self, category: str) -> None:
         with self._lock:
@@ -156,3 +163,15 @@ class Controls:
     def is_cancelled(self, category: str) -> bool:
         with self._lock:
             return self.stop_requested or category in self._cancelled
+
+    def token(self, category: str) -> Stop:
+        return _AgentStop(self, category)
+
+
+class _AgentStop:
+    def __init__(self, controls: Controls, category: str) -> None:
+        self._controls = controls
+        self._category = category
+
+    def is_set(self) -> bool:
+        return self._controls.is_cancelled(self._category)

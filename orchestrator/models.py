@@ -5,6 +5,8 @@ Field names of the models that appear in `../shared/spec/contract.md` keep the c
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -14,23 +16,8 @@ Priority = Literal["critical", "high", "medium", "low"]
 Isolation = Literal["passes_alone", "fails_alone"]
 AgentStatus = Literal["accepted", "rejected", "no_patch", "error"]
 
-CATEGORY_IDS: tuple[str, ...] = (
-    "model_defaults",
-    "uuid_type",
-    "api_conflict",
-    "api_routing",
-    "validation_error",
-    "docker_lifecycle",
-    "async_event_loop",
-    "mock_not_called",
-    "db_schema",
-    "mapper_conflict",
-    "transaction_state",
-    "test_isolation",
-    "timeout",
-    "collection_error",
-    "unknown",
-)
+PRIORITIES: tuple[Priority, ...] = ("critical", "high", "medium", "low")  # most urgent first
+LeakKind = Literal["env", "attr", "cwd", "files", "modules"]
 
 FAILING: frozenset[str] = frozenset({"failed", "error", "timeout"})
 
@@ -50,6 +37,51 @@ class Frame(Model):
     func: str = ""
 
 
+class Leak(Model):
+    """State a test changed and did not restore, as the stream plugin recorded it."""
+
+    kind: LeakKind
+    key: str = ""  # env: the variable; attr: "package.module.attribute"
+    old: str | None = None  # env: the value before (None: unset); attr: its repr (None: added)
+    new: str | None = None  # env: the value after (None: removed); cwd: the new directory
+    names: list[str] = Field(
+        default_factory=list
+    )  # files: left in the repo root; modules: imported
+
+    def describe(self) -> str:
+        """The one English rendering of a leak (logs, handoffs, prompts)."""
+        if self.kind == "env":
+            if self.old is None:
+                return f"{self.key}={self.new!r} left in os.environ"
+            if self.new is None:
+                return f"{self.key} removed from os.environ (was {self.old!r})"
+            return f"{self.key} changed in os.environ from {self.old!r} to {self.new!r}"
+        if self.kind == "attr":
+            if self.old is None:
+                return f"{self.key} added (= {self.new})"
+            return f"{self.key} rebound (was {self.old}, now {self.new})"
+        if self.kind == "cwd":
+            return f"cwd changed from {self.old} to {self.new} and not restored"
+        if self.kind == "files":
+            return "files left in the repo root: " + ", ".join(self.names[:5])
+        return "modules newly imported: " + ", ".join(self.names[:5])
+
+
+NO_LEAK = "no leaked process state recorded (a DB row or external state?)"
+
+
+def describe_leaks(culprits: list[str], leaks: dict[str, list[Leak]]) -> str | None:
+    """What the culprits left behind, in words: up to three leaks each, imports only when alone."""
+    if not culprits:
+        return None
+    parts = []
+    for culprit in culprits:
+        found = leaks.get(culprit) or []
+        strong = [leak for leak in found if leak.kind != "modules"]
+        parts.append("; ".join(leak.describe() for leak in (strong or found)[:3]) or NO_LEAK)
+    return "; ".join(parts)
+
+
 class TestResult(Model):
     """The final outcome of one test (all of its phases folded into one)."""
 
@@ -63,7 +95,7 @@ class TestResult(Model):
     message: str | None = None  # the exception's message, trimmed
     frames: list[Frame] = Field(default_factory=list)  # outermost first
     longrepr: str | None = None  # pytest's report text, trimmed (for people and models)
-    leaks: list[str] = Field(default_factory=list)  # state this test changed and did not restore
+    leaks: list[Leak] = Field(default_factory=list)  # state this test changed and did not restore
 
     @property
     def failing(self) -> bool:
@@ -134,6 +166,18 @@ class RunSpec(Model):
     record_leaks: bool = False  # ask the plugin for per-test leaked state (isolation evidence)
     collect_only: bool = False
 
+    def command_line(self) -> str:
+        return command_line(self.command, self.ignores, self.deselect)
+
+
+def command_line(
+    command: Sequence[str], ignores: Sequence[str] = (), deselect: Sequence[str] = ()
+) -> str:
+    """The suite command as a person would type it; the one rendering, quoted, so paths with
+    spaces survive a copy and paste."""
+    options = [*(f"--ignore={p}" for p in ignores), *(f"--deselect={n}" for n in deselect)]
+    return shlex.join([*command, *options])
+
 
 # --- triage ----------------------------------------------------------------------------------
 
@@ -154,7 +198,7 @@ class Failure(Model):
     # extensions
     message_category: str | None = None  # what the message alone says, when isolation overrode it
     exc_type: str | None = None
-    leak: str | None = None  # what the polluter left behind
+    leak: str | None = None  # what the polluter left behind, in words (the finding's `leak`)
     longrepr: str | None = None
 
 
@@ -185,10 +229,15 @@ class IsolationFinding(Model):
     kind: Literal["polluter", "state_setter", "pair", "unresolved", "flaky"]
     culprits: list[str] = Field(
         default_factory=list
-    )  # one test, or the tests that only together break it
-    leak: str | None = None
+    )  # one test, or those that only together break it
+    leaks: dict[str, list[Leak]] = Field(default_factory=dict)  # culprit -> what it left behind
     runs: int = 0
     note: str = ""
+
+    @property
+    def leak(self) -> str | None:
+        """What the culprits left behind, in words; None when no culprit was found."""
+        return describe_leaks(self.culprits, self.leaks)
 
 
 class IsolationResult(Model):

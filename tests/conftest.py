@@ -79,3 +79,20 @@ def make_repo(tmp_path: Path) -> MakeRepo:
         return repo
 
     return make
+
+
+@pytest.fixture
+def agents(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Register test doubles by name and route categories to them: `agents(unknown=doubles.X)`."""
+    import dataclasses
+
+    from orchestrator import categories, specialists
+
+    def route(**by_category: type) -> None:
+        for category, cls in by_category.items():
+            name = f"double_{cls.__name__}"
+            monkeypatch.setitem(specialists.SPECIALISTS, name, f"{cls.__module__}:{cls.__name__}")
+            routed = dataclasses.replace(categories.spec(category), specialist=name)
+            monkeypatch.setitem(categories.by_id, category, routed)
+
+    return route

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import write_files
 
+from orchestrator.categories import CATEGORY_IDS
 from orchestrator.cli import main
-from orchestrator.models import CATEGORY_IDS
 
 PYTEST_CMD = f"{sys.executable} -m pytest"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.docker import Watchdog, containers_from_failures, ensure_running
 from orchestrator.models import Failure
+from orchestrator.suite.docker import Watchdog, containers_from_failures, ensure_running
 
 FAKE_DOCKER = """
     #!{python}

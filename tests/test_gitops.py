@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import UsageError
-from orchestrator.gitops import GitRepo
+from orchestrator.git import GitRepo
 from tests.conftest import MakeRepo, git
 
 FILES = {"app.py": "VALUE = 1\n", "tests/test_app.py": "def test_value():\n    assert True\n"}

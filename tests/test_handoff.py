@@ -21,6 +21,7 @@ from orchestrator.models import (
     Category,
     Counts,
     IsolationFinding,
+    Leak,
     SlowTest,
     Usage,
 )
@@ -97,7 +98,11 @@ def rich_state(**changes) -> HandoffState:
                 victim=UUID_TEST,
                 kind="polluter",
                 culprits=["tests/test_env.py::test_sets"],
-                leak="env DATABASE_URL",
+                leaks={
+                    "tests/test_env.py::test_sets": [
+                        Leak(kind="env", key="DATABASE_URL", new="sqlite://")
+                    ]
+                },
                 runs=4,
             )
         ],
@@ -159,7 +164,7 @@ def test_markdown_reads_like_a_handoff(tmp_path: Path) -> None:
     assert "1,500 tokens, $0.0123 (claude-x)" in text
     assert "- **Root Cause**: string ids | not UUIDs" in text
     assert (
-        f"`{UUID_TEST}` ← `tests/test_env.py::test_sets` [polluter]; leaks `env DATABASE_URL`"
+        f"`{UUID_TEST}` ← `tests/test_env.py::test_sets` [polluter]; leaks `DATABASE_URL='sqlite://' left in os.environ`"
         in text
     )
     assert "| `tests/test_slow.py::test_big` | 31.5 s |" in text

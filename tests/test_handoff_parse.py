@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.errors import UsageError
 from orchestrator.handoff import read_handoff
-from orchestrator.handoff_parse import decode, duration_seconds, parse_handoff
+from orchestrator.handoff.prose import decode, duration_seconds, parse_handoff
 
 HANDOFFS = Path(__file__).parent / "resources" / "handoffs"
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import run_spec
 from orchestrator.errors import UsageError
-from orchestrator.isolation import NO_LEAK, bisect, diagnose, order_probe
-from orchestrator.models import IsolationFinding, IsolationResult, RunSpec, SuiteRun
-from orchestrator.runner import run_suite
+from orchestrator.isolation import bisect, diagnose, order_probe
+from orchestrator.models import NO_LEAK, IsolationFinding, IsolationResult, RunSpec, SuiteRun
+from orchestrator.suite.config import run_spec
+from orchestrator.suite.runner import run_suite
 from tests.conftest import write_files
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.junit import read_junit
+from orchestrator.suite.junit import read_junit
 
 PYPROJECT = (
     f'[tool.orchestrator]\ntest-cmd = "{sys.executable} -m pytest"\n'

@@ -12,8 +12,14 @@ import anthropic
 import httpx2
 import pytest
 
-from agents.base import prompt_text
-from agents.llm import DEFAULT_MODEL, GUESS_MODEL, MISSING_KEY, LLMSpecialist, guess_category
+from orchestrator.agents.llm import (
+    DEFAULT_MODEL,
+    GUESS_MODEL,
+    MISSING_KEY,
+    LLMSpecialist,
+    guess_category,
+    prompt_text,
+)
 from orchestrator.errors import ModelError
 from orchestrator.models import Failure, IsolationFinding, WorkOrder
 from tests.conftest import git
@@ -382,7 +388,7 @@ def test_guess_category_is_one_cheap_call() -> None:
 
 
 def test_registry_builds_the_specialist() -> None:
-    from agents.base import Specialist, load_specialist
+    from orchestrator.specialists import Specialist, load_specialist
 
     agent = load_specialist("llm", prompt="unknown", client=FakeAPI().client(), max_turns=5)
     assert isinstance(agent, LLMSpecialist) and isinstance(agent, Specialist)

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.base import prompt_text
-from agents.llm import DEFAULT_MODEL, GUESS_MODEL
+from orchestrator.agents.llm import DEFAULT_MODEL, GUESS_MODEL, prompt_text
 from orchestrator.cli import main
-from orchestrator.gitops import GitRepo
+from orchestrator.git import GitRepo
 from tests.conftest import git
 from tests.fake_anthropic import DROP, FakeAnthropic, call, error, reply
 

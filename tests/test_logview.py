@@ -16,8 +16,8 @@ from orchestrator.events import (
     TestFinished,
     TestStarted,
 )
-from orchestrator.logview import PlainLog
 from orchestrator.models import Category, Counts
+from orchestrator.view.plain import PlainLog
 
 
 def category(cid: str, count: int, priority: str = "high", agent: str | None = "codemod"):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.gitops import GitRepo
+from orchestrator.git import GitRepo
 from orchestrator.handoff import read_handoff
 from tests import doubles
 from tests.conftest import git, write_files
@@ -71,20 +71,6 @@ CALC = {
             assert lower("ABC") == "abc"
     """,
 }
-
-
-@pytest.fixture
-def agents(monkeypatch: pytest.MonkeyPatch):
-    """Route categories to doubles: `agents(unknown=doubles.X, ...)`."""
-    from agents.base import CATEGORY_AGENT, SPECIALISTS
-
-    def route(**by_category: type) -> None:
-        for category, cls in by_category.items():
-            name = f"double_{cls.__name__}"
-            monkeypatch.setitem(SPECIALISTS, name, f"tests.doubles:{cls.__name__}")
-            monkeypatch.setitem(CATEGORY_AGENT, category, name)
-
-    return route
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, dict | None, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.gitops import GitRepo
+from orchestrator.git import GitRepo
 from tests import doubles
 from tests.conftest import git
 
@@ -57,31 +57,6 @@ CALC = {
             assert VERSION.startswith("1.")
     """,
 }
-
-
-@pytest.fixture
-def agents(monkeypatch: pytest.MonkeyPatch):
-    """Register doubles by name and route categories to them: `agents(unknown=doubles.X, ...)`."""
-
-    def route(**by_category: type) -> None:
-        for category, cls in by_category.items():
-            name = f"double_{cls.__name__}"
-            monkeypatch.setitem(doubles_registry(), name, f"tests.doubles:{cls.__name__}")
-            monkeypatch.setitem(category_agents(), category, name)
-
-    return route
-
-
-def doubles_registry() -> dict:
-    from agents.base import SPECIALISTS
-
-    return SPECIALISTS
-
-
-def category_agents() -> dict:
-    from agents.base import CATEGORY_AGENT
-
-    return CATEGORY_AGENT
 
 
 def run_cli(repo: Path, tmp_path: Path, capsys, *extra: str) -> tuple[int, dict | None, str]:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import load_config, resolve_command, run_spec
 from orchestrator.events import SuiteFinished, SuiteStarted, TestFinished, TestStarted
 from orchestrator.models import RunSpec
-from orchestrator.runner import collect, run_suite
+from orchestrator.suite.config import load_config, resolve_command, run_spec
+from orchestrator.suite.runner import collect, run_suite
 
 QUIET_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
@@ -326,7 +326,7 @@ def test_leaked_state_is_recorded_per_test(make_repo) -> None:
         pyproject=('[tool.pytest.ini_options]\npythonpath = ["."]\n'),
     )
     run = run_suite(spec_for(repo, record_leaks=True))
-    leaks = {r.nodeid.split("::")[1]: r.leaks for r in run.results}
+    leaks = {r.nodeid.split("::")[1]: [leak.describe() for leak in r.leaks] for r in run.results}
     assert all(r.outcome == "passed" for r in run.results)
     assert leaks["test_clean"] == []
     assert leaks["test_env"] == ["ORCH_LEAKED='yes' left in os.environ"]

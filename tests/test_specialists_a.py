@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from agents.api_conflict import ApiConflict
-from agents.base import load_specialist, prompt_text
-from agents.codemod import Files, OutsideWorktree, module_name, with_import
-from agents.db_schema import DbSchema
-from agents.model_defaults import ModelDefaults
-from agents.uuid_type import UuidType, stable_uuid
+from orchestrator.agents.api_conflict import ApiConflict
+from orchestrator.agents.codemod import Files, OutsideWorktree, module_name, with_import
+from orchestrator.agents.db_schema import DbSchema
+from orchestrator.agents.llm import prompt_text
+from orchestrator.agents.model_defaults import ModelDefaults
+from orchestrator.agents.uuid_type import UuidType, stable_uuid
 from orchestrator.models import Failure, WorkOrder
+from orchestrator.specialists import load_specialist
 
 
 def pytest_run(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -13,11 +13,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-from agents.async_event_loop import AsyncEventLoop
-from agents.docker_lifecycle import DockerLifecycle
-from agents.patch_target import PatchTarget
-from agents.test_pollution import TestPollution
-from orchestrator.models import Failure, IsolationFinding, WorkOrder
+from orchestrator.agents.async_event_loop import AsyncEventLoop
+from orchestrator.agents.docker_lifecycle import DockerLifecycle
+from orchestrator.agents.patch_target import PatchTarget
+from orchestrator.agents.test_pollution import TestPollution
+from orchestrator.models import Failure, IsolationFinding, Leak, WorkOrder
 
 PYPROJECT = (
     '[tool.pytest.ini_options]\npythonpath = ["src", "."]\naddopts = "-p no:cacheprovider"\n'
@@ -52,7 +52,7 @@ def order(
     agent: str,
     failures: list[tuple[str, str]],
     findings: list[IsolationFinding] | None = None,
-    **failure_fields: str,
+    **failure_fields: str | None,
 ) -> WorkOrder:
     return WorkOrder(
         category=category,
@@ -290,17 +290,20 @@ def test_patch_target_declines_when_ambiguous_or_already_right(tmp_path: Path) -
 # --- test_pollution --------------------------------------------------------------------------
 
 
-def finding(victim: str, polluter: str, leak: str) -> IsolationFinding:
-    return IsolationFinding(victim=victim, kind="polluter", culprits=[polluter], leak=leak, runs=3)
+def finding(victim: str, polluter: str, leak: Leak | None) -> IsolationFinding:
+    leaks = {polluter: [leak]} if leak else {}
+    return IsolationFinding(
+        victim=victim, kind="polluter", culprits=[polluter], leaks=leaks, runs=3
+    )
 
 
-def pollution(victim: str, polluter: str, leak: str) -> WorkOrder:
+def pollution(victim: str, polluter: str, leak: Leak | None) -> WorkOrder:
     work = order(
         "test_isolation",
         "test_pollution",
         [(victim, "AssertionError")],
         polluter=polluter,
-        leak=leak,
+        leak=leak.describe() if leak else None,
     )
     return work.model_copy(update={"findings": [finding(victim, polluter, leak)]})
 
@@ -367,7 +370,7 @@ def test_pollution_env_var_becomes_setenv(tmp_path: Path) -> None:
     assert pytest_run(repo, "tests/test_a.py", "tests/test_b.py", env=env).returncode == 1
     assert pytest_run(repo, victim, env=env).returncode == 0
     proposal = TestPollution().propose(
-        pollution(victim, polluter, "SHOP_MODE='readonly' left in os.environ"), repo, []
+        pollution(victim, polluter, Leak(kind="env", key="SHOP_MODE", new="readonly")), repo, []
     )
     assert not proposal.declined, proposal.explanation
     text = read(repo, "tests/test_a.py")
@@ -406,7 +409,7 @@ def test_pollution_singleton_rebound_in_a_test_method(tmp_path: Path) -> None:
         "tests/test_a.py::TestDebug::test_debug_settings",
     )
     assert pytest_run(repo, "tests/test_a.py", "tests/test_b.py").returncode == 1
-    leak = "app.config.settings rebound (was <Settings>, now <Settings>)"
+    leak = Leak(kind="attr", key="app.config.settings", old="<Settings>", new="<Settings>")
     proposal = TestPollution().propose(pollution(victim, polluter, leak), repo, [])
     assert not proposal.declined, proposal.explanation
     text = read(repo, "tests/test_a.py")
@@ -470,12 +473,12 @@ def test_pollution_mock_left_on_module_attribute_and_unstopped_patcher(tmp_path:
         finding(
             "tests/test_b.py::test_real_mailer",
             "tests/test_a.py::test_mail_is_faked",
-            "app.mailer.send rebound (was <function>, now <Mock>)",
+            Leak(kind="attr", key="app.mailer.send", old="<function>", new="<Mock>"),
         ),
         finding(
             "tests/test_b.py::test_real_mode",
             "tests/test_a.py::test_patcher_started",
-            "app.config.mode rebound",
+            Leak(kind="attr", key="app.config.mode", old="'prod'", new="'debug'"),
         ),
     ]
     proposal = TestPollution().propose(work, repo, [])
@@ -515,7 +518,7 @@ def test_pollution_cwd_change_becomes_monkeypatch_chdir(tmp_path: Path) -> None:
     )
     assert pytest_run(repo, "tests/test_a.py", "tests/test_b.py").returncode == 1
     proposal = TestPollution().propose(
-        pollution(victim, polluter, "cwd changed to /tmp/x"), repo, []
+        pollution(victim, polluter, Leak(kind="cwd", old="/work", new="/tmp/x")), repo, []
     )
     assert not proposal.declined, proposal.explanation
     text = read(repo, "tests/test_a.py")
@@ -550,7 +553,7 @@ def test_pollution_indirect_env_leak_gets_an_autouse_restore(tmp_path: Path) -> 
     victim, polluter = "tests/test_b.py::test_default_mode", "tests/test_a.py::test_enable_readonly"
     assert pytest_run(repo, "tests/test_a.py", "tests/test_b.py").returncode == 1
     proposal = TestPollution().propose(
-        pollution(victim, polluter, "SHOP_MODE='readonly' left in os.environ"), repo, []
+        pollution(victim, polluter, Leak(kind="env", key="SHOP_MODE", new="readonly")), repo, []
     )
     assert not proposal.declined, proposal.explanation
     conftest = read(repo, "tests/conftest.py")
@@ -574,15 +577,15 @@ def test_pollution_declines_without_a_polluter_or_a_clear_leak(tmp_path: Path) -
         "test_isolation", "test_pollution", [("tests/test_b.py::test_x", "AssertionError")]
     )
     assert TestPollution().propose(no_polluter, repo, []).declined
-    unclear = pollution(
-        "tests/test_b.py::test_x", "tests/test_a.py::test_writes_row", "1 row left in table users"
-    )
+    unclear = pollution("tests/test_b.py::test_x", "tests/test_a.py::test_writes_row", None)
     proposal = TestPollution().propose(unclear, repo, [])
     assert proposal.declined
     assert "unclear what to reset" in proposal.explanation
     assert not (repo / "tests" / "conftest.py").exists()
     outside = pollution(
-        "tests/test_b.py::test_x", "../../etc/test_a.py::test_y", "cwd changed to /tmp"
+        "tests/test_b.py::test_x",
+        "../../etc/test_a.py::test_y",
+        Leak(kind="cwd", old="/work", new="/tmp"),
     )
     assert TestPollution().propose(outside, repo, []).declined
 

@@ -15,9 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-from agents.uuid_type import stable_uuid
+from orchestrator.agents.uuid_type import stable_uuid
 from orchestrator.cli import main
-from orchestrator.gitops import GitRepo
+from orchestrator.git import GitRepo
 from tests.conftest import git
 from tests.test_docker import fake_docker
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.tools import TOOL_SCHEMAS, ToolError, Worktree
+from orchestrator.agents.tools import TOOL_SCHEMAS, ToolError, Worktree
 
 
 @pytest.fixture

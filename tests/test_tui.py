@@ -22,7 +22,7 @@ from orchestrator.events import (
     TestStarted,
 )
 from orchestrator.models import Category, Counts, Usage
-from orchestrator.tui import HelpScreen, OrchestrateApp
+from orchestrator.view.tui import HelpScreen, OrchestrateApp
 
 T0 = 1_700_000_000.0  # every scripted event happens at T0 + n seconds
 SIZE = (100, 32)

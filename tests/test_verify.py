@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cheats import static_violations
-from orchestrator.config import in_worktree, run_spec
-from orchestrator.gitops import GitRepo
+from orchestrator.git import GitRepo
 from orchestrator.models import SuiteRun, Verdict, WorkOrder
-from orchestrator.runner import run_suite
+from orchestrator.suite.config import in_worktree, run_spec
+from orchestrator.suite.runner import run_suite
 from orchestrator.verify import verify
+from orchestrator.verify.cheats import static_violations
 from tests.conftest import MakeRepo, git
 
 ROLE = "tests/test_models.py::test_default_role"

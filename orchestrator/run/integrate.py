@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from orchestrator.config import in_worktree
-from orchestrator.events import AgentUpdate, Emit, Log, PhaseStarted
-from orchestrator.gitops import GitRepo
+from orchestrator.events import AgentUpdate, Emit, Log, PhaseStarted, Stop
+from orchestrator.git import GitRepo
 from orchestrator.models import AgentResult, RunSpec, SuiteRun
-from orchestrator.runner import run_suite
+from orchestrator.suite.config import in_worktree
+from orchestrator.suite.runner import run_suite
 
 
 def integration_branch(session: str) -> str:
@@ -25,6 +25,7 @@ def integrate(
     baseline: SuiteRun,
     emit: Emit,
     full: bool = False,
+    stop: Stop | None = None,
 ) -> str:
     """Merge each accepted branch; a conflict or a regression after a merge takes it back out.
 
@@ -59,6 +60,7 @@ def integrate(
                 in_worktree(spec, worktree).model_copy(update={"select": check}),
                 emit,
                 label=f"integrate {result.category}",
+                stop=stop,
             )
             broken = [r.nodeid for r in run.results if r.failing]
             if broken:

@@ -2,132 +2,22 @@
 
 A handoff we write is markdown for people plus, at the end, a fenced JSON block carrying the
 exact `HandoffState`, so resuming never depends on re-reading prose. Handoffs people wrote are
-read by `orchestrator.handoff_parse`.
+read by `orchestrator.handoff.prose`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import shlex
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field, ValidationError
+from orchestrator.handoff.state import STATE_MARKER, HandoffState
+from orchestrator.models import Category, Counts, Usage, command_line
 
-from orchestrator.models import (
-    AgentResult,
-    Category,
-    Counts,
-    IsolationFinding,
-    Model,
-    Priority,
-    SlowTest,
-    Usage,
-)
-
-STATE_MARKER = "<!-- orchestrate:state -->"
 SESSION_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}-session-(\d+)\.md$")
 # Characters escaped inside the JSON block so it can never close its fence or fake a marker.
 _JSON_ESCAPES = {"`": "\\u0060", "<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
-
-
-# --- the state ---------------------------------------------------------------------------------
-
-
-class PlannedAgent(Model):
-    """One step of the next session's plan."""
-
-    agent: str
-    category: str
-    target: int
-    priority: Priority
-    tests: list[str] = Field(default_factory=list)
-
-
-class HandoffState(Model):
-    """Everything one run hands over to the next."""
-
-    session: str
-    date: dt.date
-    repo: str
-    base_commit: str = ""
-    integration_branch: str | None = None
-    agent_branches: list[str] = Field(default_factory=list)
-    test_command: str
-    ignores: list[str] = Field(default_factory=list)
-    deselect: list[str] = Field(default_factory=list)  # slow tests left out of the suite
-    before: Counts
-    after: Counts
-    previous: Counts | None = None  # the `after` of the handoff this session resumed from
-    agents: list[AgentResult] = Field(default_factory=list)
-    remaining: list[Category] = Field(default_factory=list)
-    isolation: list[IsolationFinding] = Field(default_factory=list)
-    flaky: list[str] = Field(default_factory=list)
-    slow_tests: list[SlowTest] = Field(default_factory=list)
-    usage: Usage | None = None
-    next_plan: list[PlannedAgent] = Field(default_factory=list)  # in priority order
-    interrupted: bool = False
-    interrupted_reason: str | None = None
-    notes: str = ""
-
-
-# --- what a handoff was understood to say (the contract's `handoff show`) ------------------------
-
-
-class PreviousCounts(Model):
-    total: int | None = None
-    passed: int | None = None
-    failed: int | None = None
-    errors: int | None = None
-    skipped: int | None = None
-    duration_s: float | None = None
-
-
-class ViewCategory(Model):
-    title: str
-    category: str | None = None
-    count: int | None = None
-    tests: list[str] = Field(default_factory=list)
-    affected_files: list[str] = Field(default_factory=list)
-
-
-class HandoffView(Model):
-    """The contract's `handoff show` object, plus extensions."""
-
-    source: Literal["orchestrate", "free-form"]
-    test_command: str | None = None
-    ignores: list[str] = Field(default_factory=list)
-    deselect: list[str] = Field(default_factory=list)
-    previous: PreviousCounts = Field(default_factory=PreviousCounts)
-    categories: list[ViewCategory] = Field(default_factory=list)
-    commands: list[str] = Field(default_factory=list)
-    unread: list[str] = Field(default_factory=list)
-    # extensions
-    state: HandoffState | None = None
-    working_directory: str | None = None
-    branch: str | None = None
-    command_dir: str | None = None  # where the suite command runs (a `cd DIR` before it)
-    slow_tests: list[str] = Field(default_factory=list)
-    pass_rate: float | None = None  # 0..1
-    warnings: list[str] = Field(default_factory=list)
-
-    def contract_json(self) -> dict:
-        """Exactly the contract's object (extensions left out)."""
-        return self.model_dump(
-            mode="json",
-            include={
-                "source",
-                "test_command",
-                "ignores",
-                "deselect",
-                "previous",
-                "categories",
-                "commands",
-                "unread",
-            },
-        )
 
 
 # --- commands ----------------------------------------------------------------------------------
@@ -135,10 +25,7 @@ class HandoffView(Model):
 
 def suite_command(state: HandoffState) -> str:
     """The full-suite command with its ignores and deselects, as one shell line."""
-    parts = [state.test_command]
-    parts += [f"--ignore={shlex.quote(p)}" for p in state.ignores]
-    parts += [f"--deselect {shlex.quote(n)}" for n in state.deselect]
-    return " ".join(parts)
+    return command_line(shlex.split(state.test_command), state.ignores, state.deselect)
 
 
 def targeted_command(state: HandoffState, category: Category) -> str:
@@ -373,92 +260,3 @@ def write_handoff(state: HandoffState, directory: Path) -> Path:
             return path
         except FileExistsError:
             n += 1
-
-
-def parse_state(text: str) -> HandoffState | None:
-    """The state block of one of our handoffs; None when there is none."""
-    at = text.rfind(STATE_MARKER)
-    if at < 0:
-        return None
-    match = re.search(r"(`{3,})json\n(.*?)\n\1", text[at:], re.S)
-    if match is None:
-        raise ValueError("no ```json block after the state marker")
-    return HandoffState.model_validate(json.loads(match.group(2)))
-
-
-def view_of_state(state: HandoffState, path: Path | str | None) -> HandoffView:
-    """Our own state, seen through the contract's `handoff show` object."""
-    full = suite_command(state)
-    targeted = [targeted_command(state, c) for c in state.remaining if c.tests]
-    a = state.after
-    return HandoffView(
-        source="orchestrate",
-        test_command=full,
-        ignores=list(state.ignores),
-        deselect=list(state.deselect),
-        previous=PreviousCounts(**a.model_dump()),
-        categories=[
-            ViewCategory(
-                title=c.title,
-                category=c.id,
-                count=c.count,
-                tests=list(c.tests),
-                affected_files=list(c.affected_files),
-            )
-            for c in state.remaining
-        ],
-        commands=[full, *targeted],
-        state=state,
-        working_directory=state.repo,
-        branch=state.integration_branch,
-        slow_tests=[s.nodeid for s in state.slow_tests] + list(state.deselect),
-        pass_rate=a.pass_rate if a.total else None,
-    )
-
-
-def read_handoff(path: Path) -> HandoffView:
-    """Read a handoff: ours exactly from its state block, anyone else's by its prose."""
-    from orchestrator import handoff_parse
-
-    text = handoff_parse.load_text(path)
-    try:
-        state = parse_state(text)
-    except (ValueError, ValidationError) as exc:
-        view = handoff_parse.parse_handoff(text)
-        first = str(exc).splitlines()[0]
-        view.warnings.insert(0, f"the orchestrate state block is damaged ({first}); read as prose")
-        return view
-    if state is None:
-        return handoff_parse.parse_handoff(text)
-    return view_of_state(state, path)
-
-
-def staleness(
-    view: HandoffView, *, repo_head: str, commits_since: int | None, failing_now: set[str]
-) -> list[str]:
-    """Why the handoff may no longer describe the repo: new commits, fixed or new failures."""
-    lines: list[str] = []
-    base = view.state.base_commit if view.state else ""
-    if base and repo_head and not (repo_head.startswith(base) or base.startswith(repo_head)):
-        since = f"{commits_since} commits since" if commits_since is not None else "history differs"
-        lines.append(f"HEAD is {repo_head[:10]}, the handoff was written at {base[:10]} ({since})")
-    listed = {t for c in view.categories for t in c.tests}
-    fixed = sorted(listed - failing_now)
-    if fixed:
-        lines.append(
-            f"fixed since: {len(fixed)} tests the handoff lists as failing pass now: "
-            + _some(fixed)
-        )
-    if listed or view.source == "orchestrate":
-        new = sorted(failing_now - listed)
-        if new:
-            lines.append(
-                f"new failures: {len(new)} tests fail now that the handoff does not list: "
-                + _some(new)
-            )
-    return lines
-
-
-def _some(items: list[str], limit: int = 5) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")

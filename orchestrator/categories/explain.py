@@ -1,6 +1,6 @@
 """What one category's failures actually say: the root cause and fix seen in their messages.
 
-Each category has an explainer that scans the group's messages (and a sample of tracebacks)
+Each category's spec names an explainer that scans the group's messages (and a sample of tracebacks)
 for the concrete names behind the cause: tables and columns, ids and URLs, patch targets,
 containers, polluters and what they leak. The findings prefix the category's generic text.
 """
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from orchestrator.categories.rules import message_text
 from orchestrator.models import Failure, IsolationFinding, TestResult
-from orchestrator.rules import message_text
 
 LONGREPR_SAMPLE = 200  # tracebacks scanned per category for ids, URLs, patch targets
 
@@ -50,11 +50,6 @@ class FailureGroup:
     @cached_property
     def test_files(self) -> Counter[str]:
         return Counter(f.nodeid.split("::", 1)[0] for _, f in self.items)
-
-
-def explain(category_id: str, group: FailureGroup) -> tuple[str, str]:
-    """(what was seen, the fix it suggests) for one category's failures; either may be ""."""
-    return _EXPLAINERS[category_id](group)
 
 
 def _count(
@@ -162,7 +157,7 @@ def _id_literals(texts: Iterable[str]) -> Counter[str]:
     return counts
 
 
-def _explain_model_defaults(g: FailureGroup) -> tuple[str, str]:
+def model_defaults(g: FailureGroup) -> tuple[str, str]:
     nulls = _count(g.texts, _RE["not_null"], _g1)
     nulls += _count(
         g.texts,
@@ -181,7 +176,7 @@ def _explain_model_defaults(g: FailureGroup) -> tuple[str, str]:
     return seen, fix
 
 
-def _explain_uuid_type(g: FailureGroup) -> tuple[str, str]:
+def uuid_type(g: FailureGroup) -> tuple[str, str]:
     ids = _id_literals(g.sources)
     str_hex = sum(1 for t in g.texts if _RE["str_hex"].search(t))
     seen = _join(
@@ -194,7 +189,7 @@ def _explain_uuid_type(g: FailureGroup) -> tuple[str, str]:
     return seen, fix or f"pass uuid.UUID objects, not strings, in {where}"
 
 
-def _explain_api_conflict(g: FailureGroup) -> tuple[str, str]:
+def api_conflict(g: FailureGroup) -> tuple[str, str]:
     keys = _count(g.texts, _RE["unique"], _g1) + _count(g.texts, _RE["dup_key"], _g1)
     values = _count(g.texts, _RE["key_exists"], lambda m: f"{m.group(1)}={m.group(2)}")
     values += _count(g.sources, _RE["name_value"], lambda m: f'"{m.group(1)}"')
@@ -208,7 +203,7 @@ def _explain_api_conflict(g: FailureGroup) -> tuple[str, str]:
     return seen, fix
 
 
-def _explain_api_routing(g: FailureGroup) -> tuple[str, str]:
+def api_routing(g: FailureGroup) -> tuple[str, str]:
     codes = _count(g.texts, _RE["status"], _first_group)
     urls = _count(g.sources, _RE["url"], lambda m: f"{m.group(1).upper()} {m.group(2)}")
     seen = _join(codes and f"HTTP {_top(codes)}", urls and f"from {_top(urls)}")
@@ -221,7 +216,7 @@ def _loc_field(m: re.Match) -> str:
     return parts[-1] if parts else ""
 
 
-def _explain_validation_error(g: FailureGroup) -> tuple[str, str]:
+def validation_error(g: FailureGroup) -> tuple[str, str]:
     models = _count(g.texts, _RE["model"], _g1)
     fields = _count(g.texts, _RE["field"], lambda m: f"{m.group(1)} ({m.group(2)})")
     fields += _count(g.sources, _RE["loc"], _loc_field)
@@ -240,7 +235,7 @@ def _command(m: re.Match) -> str:
     return " ".join([Path(args[0]).name, *args[1:3]]) if args else ""
 
 
-def _explain_docker_lifecycle(g: FailureGroup) -> tuple[str, str]:
+def docker_lifecycle(g: FailureGroup) -> tuple[str, str]:
     commands = _count(g.texts, _RE["command"], _command)
     states = _count(g.texts, _RE["container"], lambda m: f"{m.group(1)} {m.group(2)}")
     refused = _count(g.texts, _RE["refused"], _first_group)
@@ -253,7 +248,7 @@ def _explain_docker_lifecycle(g: FailureGroup) -> tuple[str, str]:
     return seen, fix
 
 
-def _explain_async_event_loop(g: FailureGroup) -> tuple[str, str]:
+def async_event_loop(g: FailureGroup) -> tuple[str, str]:
     kinds = Counter(k for t in g.texts for k, rx in _ASYNC_KINDS.items() if rx.search(t))
     where = _top(g.where, 3) or _top(g.test_files, 3)
     seen = _join(kinds and _top(kinds), where and f"in {where}")
@@ -263,7 +258,7 @@ def _explain_async_event_loop(g: FailureGroup) -> tuple[str, str]:
     return seen, fix
 
 
-def _explain_mock_not_called(g: FailureGroup) -> tuple[str, str]:
+def mock_not_called(g: FailureGroup) -> tuple[str, str]:
     mocks = _count(g.texts, _RE["expected_mock"], _g1)
     targets = _count(g.sources, _RE["patch"], _g1)
     targets += _count(g.sources, _RE["patch_object"], lambda m: f"{m.group(1)}.{m.group(2)}")
@@ -276,7 +271,7 @@ def _explain_mock_not_called(g: FailureGroup) -> tuple[str, str]:
     return seen, fix
 
 
-def _explain_db_schema(g: FailureGroup) -> tuple[str, str]:
+def db_schema(g: FailureGroup) -> tuple[str, str]:
     tables = _count(g.texts, _RE["no_table"], _first_group)
     columns = _count(
         g.texts,
@@ -293,7 +288,7 @@ def _explain_db_schema(g: FailureGroup) -> tuple[str, str]:
     return seen, fix
 
 
-def _explain_mapper_conflict(g: FailureGroup) -> tuple[str, str]:
+def mapper_conflict(g: FailureGroup) -> tuple[str, str]:
     classes = _count(g.texts, _RE["multiple"], _g1) + _count(g.texts, _RE["locate"], _g1)
     tables = _count(g.texts, _RE["table_defined"], _g1)
     seen = _join(
@@ -308,7 +303,7 @@ def _explain_mapper_conflict(g: FailureGroup) -> tuple[str, str]:
     return seen, fix
 
 
-def _explain_transaction_state(g: FailureGroup) -> tuple[str, str]:
+def transaction_state(g: FailureGroup) -> tuple[str, str]:
     where = _top(g.where, 3)
     seen = f"transaction closed under {where}" if where else ""
     fix = (
@@ -317,12 +312,12 @@ def _explain_transaction_state(g: FailureGroup) -> tuple[str, str]:
     return seen, fix
 
 
-def _explain_timeout(g: FailureGroup) -> tuple[str, str]:
+def timeout(g: FailureGroup) -> tuple[str, str]:
     where = _top(g.where, 3) or _top(g.test_files, 3)
     return f"{len(g.items)} tests hung; last seen in {where}", f"bound the waits in {where}"
 
 
-def _explain_collection_error(g: FailureGroup) -> tuple[str, str]:
+def collection_error(g: FailureGroup) -> tuple[str, str]:
     names = _count(g.texts, _RE["cannot_import"], lambda m: f"{m.group(1)} from {m.group(2)}")
     modules = _count(g.texts, _RE["no_module"], _g1)
     files = _top(g.test_files, 5)
@@ -334,42 +329,46 @@ def _explain_collection_error(g: FailureGroup) -> tuple[str, str]:
     return seen, f"fix the imports in {files}"
 
 
-def _explain_unknown(g: FailureGroup) -> tuple[str, str]:
+def generic(g: FailureGroup) -> tuple[str, str]:
     sigs = Counter(f.signature for _, f in g.items)
     return f"most common: {_top(sigs, 3)}", ""
 
 
-_LEAK_HINTS: list[tuple[str, str]] = [
-    ("os.environ", "use monkeypatch.setenv there"),
-    ("cwd changed", "use monkeypatch.chdir there"),
-    ("rebound", "use monkeypatch.setattr there"),
-    (" added (", "use monkeypatch.setattr there"),
-    ("files left", "write to tmp_path there"),
-    ("modules newly imported", "import at module level or undo the import side effects"),
-]
+# The fix each kind of leak suggests, most telling kind first.
+_LEAK_HINTS: dict[str, str] = {
+    "env": "use monkeypatch.setenv there",
+    "cwd": "use monkeypatch.chdir there",
+    "attr": "use monkeypatch.setattr there",
+    "files": "write to tmp_path there",
+    "modules": "import at module level or undo the import side effects",
+}
 
 
-def _leak_phrase(polluter: str, leak: str | None) -> tuple[str, str]:
+def _leak_phrase(finding: IsolationFinding, polluter: str) -> tuple[str, str]:
     """("tests/a.py::t leaves SHOP_MODE='readonly' in os.environ", "use monkeypatch.setenv...")."""
+    leak = finding.leak
     if not leak:
         return f"{polluter} leaves state behind", f"restore it in a teardown of {polluter}"
-    hint = next((h for key, h in _LEAK_HINTS if key in leak), "restore it in a fixture teardown")
-    return f"{polluter} leaves {leak.replace(' left in ', ' in ')}", hint
+    kinds = {item.kind for items in finding.leaks.values() for item in items}
+    hint = next((h for kind, h in _LEAK_HINTS.items() if kind in kinds), None)
+    return f"{polluter} leaves {leak.replace(' left in ', ' in ')}", hint or (
+        "restore it in a fixture teardown"
+    )
 
 
-def _isolation_line(finding: IsolationFinding) -> tuple[str, str]:
-    """What one finding says, and the fix it suggests (empty when none is known)."""
+def _isolation_line(finding: IsolationFinding) -> tuple[str, str, str]:
+    """(the culprits, what the finding says, the fix it suggests or "")."""
     culprits = " + ".join(finding.culprits) or "another test"
     if finding.kind == "polluter":
-        return _leak_phrase(culprits, finding.leak)
+        return (culprits, *_leak_phrase(finding, culprits))
     if finding.kind == "pair":
-        return f"fails only after {culprits} run together", ""
+        return culprits, f"fails only after {culprits} run together", ""
     leak = f" ({finding.leak})" if finding.leak else ""
-    return f"depends on state set by {culprits}{leak}", ""
+    return culprits, f"depends on state set by {culprits}{leak}", ""
 
 
-def _explain_test_isolation(g: FailureGroup) -> tuple[str, str]:
-    lines: Counter[tuple[str, str]] = Counter()
+def test_isolation(g: FailureGroup) -> tuple[str, str]:
+    lines: Counter[tuple[str, str, str]] = Counter()
     unresolved = 0
     for _, failure in g.items:
         finding = g.findings.get(failure.nodeid)
@@ -379,28 +378,9 @@ def _explain_test_isolation(g: FailureGroup) -> tuple[str, str]:
             lines[_isolation_line(finding)] += 1
     seen = [
         what + (f" ({n} victims)" if n > 1 else "") + (f"; {hint}" if hint else "")
-        for (what, hint), n in lines.most_common(5)
+        for (_, what, hint), n in lines.most_common(5)
     ]
     if unresolved:
         seen.append(f"{unresolved} tests pass alone but fail in the suite; polluter not found")
-    fixes = dict.fromkeys(f"{what.split(' leaves ')[0]}: {hint}" for what, hint in lines if hint)
+    fixes = dict.fromkeys(f"{culprits}: {hint}" for culprits, _, hint in lines if hint)
     return "; ".join(seen), "; ".join(fixes)
-
-
-_EXPLAINERS: dict[str, Callable[[FailureGroup], tuple[str, str]]] = {
-    "model_defaults": _explain_model_defaults,
-    "uuid_type": _explain_uuid_type,
-    "api_conflict": _explain_api_conflict,
-    "api_routing": _explain_api_routing,
-    "validation_error": _explain_validation_error,
-    "docker_lifecycle": _explain_docker_lifecycle,
-    "async_event_loop": _explain_async_event_loop,
-    "mock_not_called": _explain_mock_not_called,
-    "db_schema": _explain_db_schema,
-    "mapper_conflict": _explain_mapper_conflict,
-    "transaction_state": _explain_transaction_state,
-    "test_isolation": _explain_test_isolation,
-    "timeout": _explain_timeout,
-    "collection_error": _explain_collection_error,
-    "unknown": _explain_unknown,
-}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
 import sys
@@ -87,32 +86,6 @@ def in_worktree(spec: RunSpec, worktree: Path) -> RunSpec:
     """The same run, in a worktree: its code shadows an editable install of the user's checkout."""
     paths = [str(worktree)] + ([str(worktree / "src")] if (worktree / "src").is_dir() else [])
     return spec.model_copy(update={"repo": str(worktree), "pythonpath": paths})
-
-
-def command_line(spec: RunSpec) -> str:
-    """The suite command as a person would type it."""
-    parts = [*spec.command, *(f"--ignore={p}" for p in spec.ignores)]
-    parts += [f"--deselect={n}" for n in spec.deselect]
-    return shlex.join(parts)
-
-
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.I)
-
-
-def secret_values(environ: dict[str, str] | None = None) -> list[str]:
-    """Values of secret-looking environment variables (API keys, tokens), longest first."""
-    environ = os.environ if environ is None else environ
-    found = {v for k, v in environ.items() if _SECRET_NAME.search(k) and len(v) >= 8}
-    return sorted(found, key=len, reverse=True)
-
-
-def scrub(text: str | None, secrets: list[str] | None = None) -> str | None:
-    """The text with every secret value replaced: a failing test may print the environment."""
-    if not text:
-        return text
-    for value in secret_values() if secrets is None else secrets:
-        text = text.replace(value, "[redacted]")
-    return text
 
 
 def environ_for(spec: RunSpec, plugin_dir: str) -> dict[str, str]:

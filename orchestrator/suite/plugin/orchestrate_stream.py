@@ -243,25 +243,26 @@ class _LeakTracker:
             "files": set(os.listdir(self.root)),
         }
 
-    def changes(self, before: dict) -> list[str]:
+    def changes(self, before: dict) -> list[dict]:
+        """Leak records: {"kind": "env"|"attr"|"cwd"|"files"|"modules", ...} (see models.Leak)."""
         after = self.snapshot()
         leaks = _env_changes(before["env"], after["env"])
         if after["cwd"] != before["cwd"]:
-            leaks.append(f"cwd changed from {before['cwd']} to {after['cwd']} and not restored")
+            leaks.append({"kind": "cwd", "old": before["cwd"], "new": after["cwd"]})
         for name, old in before["attrs"].items():
             new = after["attrs"].get(name)
             if new is not None:
                 leaks.extend(_attr_changes(name, old, new))
         created = sorted(after["files"] - before["files"])
         if created:
-            leaks.append("files left in the repo root: " + ", ".join(created[:5]))
+            leaks.append({"kind": "files", "names": created[:20]})
         imported = sorted(
             n
             for n in after["modules"] - before["modules"]
             if _is_repo_file(getattr(sys.modules.get(n), "__file__", None), self.root)
         )
         if imported:
-            leaks.append("modules newly imported: " + ", ".join(imported[:5]))
+            leaks.append({"kind": "modules", "names": imported[:20]})
         return leaks
 
 
@@ -274,18 +275,10 @@ def _is_repo_file(path: str | None, root: str) -> bool:
     )
 
 
-def _env_changes(old: dict, new: dict) -> list[str]:
-    leaks = []
-    for key in sorted(new.keys() - old.keys()):
-        if not key.startswith("PYTEST_"):
-            leaks.append(f"{key}={new[key]!r} left in os.environ")
-    for key in sorted(old.keys() - new.keys()):
-        if not key.startswith("PYTEST_"):
-            leaks.append(f"{key} removed from os.environ (was {old[key]!r})")
-    for key in sorted(old.keys() & new.keys()):
-        if old[key] != new[key] and not key.startswith("PYTEST_"):
-            leaks.append(f"{key} changed in os.environ from {old[key]!r} to {new[key]!r}")
-    return leaks
+def _env_changes(old: dict, new: dict) -> list[dict]:
+    keys = old.keys() | new.keys()
+    changed = sorted(k for k in keys if old.get(k) != new.get(k) and not k.startswith("PYTEST_"))
+    return [{"kind": "env", "key": k, "old": old.get(k), "new": new.get(k)} for k in changed]
 
 
 def _short(value: object) -> str:
@@ -296,16 +289,19 @@ def _short(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _attr_changes(module: str, old: dict, new: dict) -> list[str]:
+def _attr_changes(module: str, old: dict, new: dict) -> list[dict]:
     leaks = []
     for attr, value in new.items():
         if attr.startswith("__"):
             continue
+        key = f"{module}.{attr}"
         if attr not in old:
             if not _is_definition(value):
-                leaks.append(f"{module}.{attr} added (= {_short(value)})")
+                leaks.append({"kind": "attr", "key": key, "old": None, "new": _short(value)})
         elif old[attr] is not value:
-            leaks.append(f"{module}.{attr} rebound (was {_short(old[attr])}, now {_short(value)})")
+            leaks.append(
+                {"kind": "attr", "key": key, "old": _short(old[attr]), "new": _short(value)}
+            )
     return leaks
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from agents.base import agent_for
-from orchestrator.models import TriageReport, WorkOrder
-
-PRIORITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+from orchestrator.categories import MODEL_AGENT, specialist_for
+from orchestrator.models import PRIORITIES, TriageReport, WorkOrder
 
 
 class Plan(BaseModel):
@@ -26,11 +24,11 @@ def plan(
     """Work orders in the order they should run: categories a handoff listed first, then priority."""
     result = Plan(orders=[])
     for category in report.categories:
-        agent = category.agent or agent_for(category.id)
+        agent = category.agent or specialist_for(category.id)
         if agents is not None and agent not in agents and category.id not in agents:
             result.left[category.id] = f"not among --agents ({', '.join(sorted(agents))})"
             continue
-        if agent == "llm" and not model_available:
+        if agent == MODEL_AGENT and not model_available:
             result.left[category.id] = (
                 "no offline specialist; needs a model (set ANTHROPIC_API_KEY)"
             )
@@ -54,7 +52,7 @@ def plan(
         )
     listed = {cat: i for i, cat in enumerate(first or [])}
     result.orders.sort(
-        key=lambda o: (listed.get(o.category, len(listed)), PRIORITY_RANK[o.priority], -o.target)
+        key=lambda o: (listed.get(o.category, len(listed)), PRIORITIES.index(o.priority), -o.target)
     )
     return result
 

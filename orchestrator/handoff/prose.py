@@ -26,13 +26,9 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 
+from orchestrator.categories import classify_prose
 from orchestrator.errors import UsageError
-from orchestrator.handoff import (
-    STATE_MARKER,
-    HandoffView,
-    PreviousCounts,
-    ViewCategory,
-)
+from orchestrator.handoff.state import STATE_MARKER, HandoffView, PreviousCounts, ViewCategory
 
 MAX_BYTES = 2_000_000  # a person's handoff
 MAX_OURS_BYTES = 64_000_000  # ours carries agent diffs in its state block
@@ -85,29 +81,6 @@ COUNT_IN_TITLE = re.compile(
 FIELD_LABEL = re.compile(
     r"^(pattern|root cause|affected(?: files)?|fix(?: strategy)?|error|files?)\s*:\s*(.*)$", re.I
 )
-
-# Keywords per contract category, checked in this order against a category's pattern, then its
-# title, then its root cause; the first match wins.
-CATEGORY_KEYWORDS: list[tuple[str, re.Pattern[str]]] = [
-    (cid, re.compile(rx, re.I))
-    for cid, rx in [
-        ("mapper_conflict", r"multiple classes found|mapper|already defined"),
-        ("uuid_type", r"uuid"),
-        ("model_defaults", r"assert none is|default|null value in column|not null"),
-        ("api_conflict", r"\b409\b|conflict|integrityerror|unique constraint"),
-        ("async_event_loop", r"event loop|asyncio\.run|different loop|loop is closed"),
-        ("docker_lifecycle", r"docker|container|unpause"),
-        ("transaction_state", r"transaction"),
-        ("db_schema", r"no such table|does not exist|\btables?\b|schema|migration"),
-        ("validation_error", r"\b422\b|validation ?error|unprocessable"),
-        ("api_routing", r"\b40[45]\b|endpoint|dependenc|router|routing"),
-        ("mock_not_called", r"called 0 times|not called|pub/?sub"),
-        ("timeout", r"timeout|timed out|\bhang"),
-        ("collection_error", r"importerror|modulenotfound|syntaxerror|collection error"),
-        ("test_isolation", r"isolation|pollut|order.dependen"),
-    ]
-]
-
 
 # --- loading -----------------------------------------------------------------------------------
 
@@ -541,15 +514,6 @@ def _fields(section: Section) -> dict[str, str]:
     return fields
 
 
-def classify(*texts: str) -> str | None:
-    """The contract category a heading's pattern, title or root cause names; None if unclear."""
-    for text in texts:
-        for cid, pattern in CATEGORY_KEYWORDS:
-            if text and pattern.search(text):
-                return cid
-    return None
-
-
 def _category(section: Section, found: Findings) -> ViewCategory:
     title = NUMBERED_HEADING.match(section.title).group(2)
     count_match = COUNT_IN_TITLE.search(title)
@@ -575,7 +539,7 @@ def _category(section: Section, found: Findings) -> ViewCategory:
     ]
     return ViewCategory(
         title=title,
-        category=classify(pattern, title, fields.get("root", "")),
+        category=classify_prose(pattern, title, fields.get("root", "")),
         count=count,
         tests=list(dict.fromkeys(NODE_ID.findall(body))),
         affected_files=list(dict.fromkeys(files)),

@@ -7,44 +7,29 @@ the previous accepted patch of its lane (its branch then merges cleanly after th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from agents.base import load_specialist
-from orchestrator.config import in_worktree
+from orchestrator.categories import MODEL_AGENT
 from orchestrator.errors import Cancelled, OrchestrateError
-from orchestrator.events import AgentUpdate, Controls, Emit, Log
-from orchestrator.gitops import GitRepo
-from orchestrator.models import AgentResult, Proposal, RunSpec, SuiteRun, Usage, Verdict, WorkOrder
-from orchestrator.runner import run_suite
+from orchestrator.events import AgentUpdate, Log
+from orchestrator.models import AgentResult, Proposal, Usage, Verdict, WorkOrder
+from orchestrator.run.context import RunContext
+from orchestrator.specialists import Specialist, load_specialist
+from orchestrator.suite.config import in_worktree
+from orchestrator.suite.runner import run_suite
 from orchestrator.verify import verify
 
 FEEDBACK_CHARS = 6000
-
-
-@dataclass
-class LaneContext:
-    repo: GitRepo
-    session: str
-    base: str
-    spec: RunSpec
-    baseline: SuiteRun
-    emit: Emit
-    controls: Controls
-    max_attempts: int = 3
-    verify_mode: str = "targeted"
-    model: str | None = None  # None: no model available
-    budget_usd: float | None = None
 
 
 def branch_name(session: str, category: str) -> str:
     return f"orchestrate/{session}/{category}"
 
 
-def run_lane(orders: list[WorkOrder], ctx: LaneContext) -> list[AgentResult]:
+def run_lane(orders: list[WorkOrder], ctx: RunContext, base: str) -> list[AgentResult]:
     """Run the lane's orders in turn; a later order builds on the last accepted patch."""
     results = []
-    start = ctx.base
+    start = base
     for order in orders:
         result = run_order(order, ctx, start)
         results.append(result)
@@ -53,8 +38,8 @@ def run_lane(orders: list[WorkOrder], ctx: LaneContext) -> list[AgentResult]:
     return results
 
 
-def run_order(order: WorkOrder, ctx: LaneContext, start: str) -> AgentResult:
-    branch = branch_name(ctx.session, order.category)
+def run_order(order: WorkOrder, ctx: RunContext, start: str) -> AgentResult:
+    branch = branch_name(ctx.options.session, order.category)
     result = AgentResult(
         agent=order.agent,
         category=order.category,
@@ -67,9 +52,11 @@ def run_order(order: WorkOrder, ctx: LaneContext, start: str) -> AgentResult:
     try:
         with ctx.repo.worktree(branch, start) as worktree:
             _attempts(order, ctx, worktree, start, result, update)
-    except Cancelled:  # a stopped run is interrupted (and resumable), not an agent's error
-        update("cancelled", reason="the run was stopped")
-        raise
+    except Cancelled:
+        if ctx.controls.stop_requested:  # a stopped run is interrupted (and resumable)
+            update("cancelled", reason="the run was stopped")
+            raise
+        result.status, result.reason = "error", "cancelled"  # only this agent was cancelled
     except OrchestrateError as exc:
         result.status, result.reason = "error", str(exc)
     except Exception as exc:  # an agent is untrusted code: its crash is reported, the run goes on
@@ -80,7 +67,7 @@ def run_order(order: WorkOrder, ctx: LaneContext, start: str) -> AgentResult:
 
 def _attempts(
     order: WorkOrder,
-    ctx: LaneContext,
+    ctx: RunContext,
     worktree: Path,
     start: str,
     result: AgentResult,
@@ -89,7 +76,7 @@ def _attempts(
     feedback: list[str] = []
     specialists = _specialist_chain(order, ctx, worktree)
     usage = Usage()
-    for attempt in range(1, ctx.max_attempts + 1):
+    for attempt in range(1, ctx.options.max_attempts + 1):
         if ctx.controls.stop_requested:
             raise Cancelled("the run was stopped")
         if ctx.controls.is_cancelled(order.category):
@@ -126,8 +113,9 @@ def _attempts(
             order=order,
             baseline=ctx.baseline,
             spec=in_worktree(ctx.spec, worktree),
-            mode=ctx.verify_mode,
+            mode=ctx.options.verify,
             emit=ctx.emit,
+            stop=ctx.controls.token(order.category),
         )
         _record(result, verdict, ctx, start, commit)
         if verdict.accepted:
@@ -142,7 +130,7 @@ def _attempts(
 
 
 def _record(
-    result: AgentResult, verdict: Verdict, ctx: LaneContext, start: str, commit: str
+    result: AgentResult, verdict: Verdict, ctx: RunContext, start: str, commit: str
 ) -> None:
     result.fixed, result.regressions = verdict.fixed, verdict.regressions
     result.files_changed = ctx.repo.changed_files(start, commit)
@@ -152,30 +140,31 @@ def _record(
     result.reason = None if verdict.accepted else verdict.reason
 
 
-def _specialist_chain(order: WorkOrder, ctx: LaneContext, worktree: Path) -> list:
+def _specialist_chain(order: WorkOrder, ctx: RunContext, worktree: Path) -> list[Specialist]:
     """The deterministic specialist first, then the model (when one is configured)."""
     chain = []
-    if order.agent != "llm":
+    if order.agent != MODEL_AGENT:
         chain.append(load_specialist(order.agent))
     if ctx.model:
+        budget = ctx.options.budget_usd
         chain.append(
             load_specialist(
-                "llm",
-                prompt=order.agent if order.agent != "llm" else "unknown",
+                MODEL_AGENT,
+                prompt=order.agent if order.agent != MODEL_AGENT else "unknown",
                 model=ctx.model,
-                **({} if ctx.budget_usd is None else {"budget_usd": ctx.budget_usd}),
+                **({} if budget is None else {"budget_usd": budget}),
                 run_tests=_test_runner(order, ctx, worktree),
             )
         )
     return chain
 
 
-def _test_runner(order: WorkOrder, ctx: LaneContext, worktree: Path) -> Callable[[], str]:
+def _test_runner(order: WorkOrder, ctx: RunContext, worktree: Path) -> Callable[[], str]:
     """The model's only way to run anything: the order's tests, through our runner."""
 
     def run_tests() -> str:
         spec = in_worktree(ctx.spec, worktree).model_copy(update={"select": order.tests})
-        run = run_suite(spec)
+        run = run_suite(spec, stop=ctx.controls.token(order.category))
         lines = [
             f"{r.nodeid}: {r.outcome}" + (f" - {r.message[:300]}" if r.message else "")
             for r in run.results
@@ -192,7 +181,7 @@ def _message(order: WorkOrder, proposal: Proposal) -> str:
     )
 
 
-def _updater(ctx: LaneContext, order: WorkOrder, result: AgentResult) -> Callable[..., None]:
+def _updater(ctx: RunContext, order: WorkOrder, result: AgentResult) -> Callable[..., None]:
     def update(status: str, **extra) -> None:
         ctx.emit(
             AgentUpdate(

@@ -8,37 +8,47 @@ record that test as `timeout` and start pytest again on the tests that had not r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.config import environ_for, scrub
 from orchestrator.errors import Cancelled, TargetError
-from orchestrator.events import Emit, SuiteFinished, SuiteStarted, TestFinished, TestStarted, ignore
-from orchestrator.models import Frame, RunSpec, SuiteRun, TestResult
+from orchestrator.events import (
+    Emit,
+    Stop,
+    SuiteFinished,
+    SuiteStarted,
+    TestFinished,
+    TestStarted,
+    ignore,
+)
+from orchestrator.models import Frame, Leak, RunSpec, SuiteRun, TestResult
+from orchestrator.secrets import scrub
+from orchestrator.suite.config import environ_for
 
 PLUGIN_DIR = str(Path(__file__).resolve().parent / "plugin")
 COLLECT_TIMEOUT_S = 600.0  # importing a big suite can be slow; a hang at import is still bounded
 EXIT_GRACE_S = 30.0  # after the last result, how long session teardown may take
 POLL_S = 0.02
 
-_active: set[subprocess.Popen] = set()
-_active_lock = threading.Lock()
-_cancelled = threading.Event()
-
 # pytest exit codes
 NO_TESTS_COLLECTED = 5
 USAGE_ERROR = 4
 
 
-def run_suite(spec: RunSpec, emit: Emit = ignore, label: str = "suite") -> SuiteRun:
-    """Run the suite (or `spec.select`, in that order) and return every test's result."""
+def run_suite(
+    spec: RunSpec, emit: Emit = ignore, label: str = "suite", stop: Stop | None = None
+) -> SuiteRun:
+    """Run the suite (or `spec.select`, in that order) and return every test's result.
+
+    When `stop` is set the running pytest is killed at once and `Cancelled` is raised.
+    """
     started = time.monotonic()
     run = SuiteRun(command=_argv(spec, None), cwd=spec.repo, shuffle_seed=spec.shuffle_seed)
     remaining = spec.select
@@ -46,7 +56,7 @@ def run_suite(spec: RunSpec, emit: Emit = ignore, label: str = "suite") -> Suite
         attempt = 0
         while True:
             chunk = _Chunk(Path(tmp), attempt)
-            _run_chunk(spec, remaining, chunk, emit, label, first=attempt == 0)
+            _run_chunk(spec, remaining, chunk, emit, label, stop, first=attempt == 0)
             if attempt == 0:
                 run.collected = chunk.collected or []
                 _check_start(spec, chunk, remaining)
@@ -65,23 +75,9 @@ def run_suite(spec: RunSpec, emit: Emit = ignore, label: str = "suite") -> Suite
     return run
 
 
-def cancel_all() -> None:
-    """Stop every suite run of this process now (Ctrl-C, `q`); later runs raise Cancelled."""
-    _cancelled.set()
-    with _active_lock:
-        procs = list(_active)
-    for proc in procs:
-        _kill_group(proc)
-
-
-def allow_runs() -> None:
-    """Lift an earlier cancel_all (a new orchestration starts)."""
-    _cancelled.clear()
-
-
-def collect(spec: RunSpec) -> list[str]:
+def collect(spec: RunSpec, stop: Stop | None = None) -> list[str]:
     """The node ids the suite would run, in order (nothing is executed)."""
-    return run_suite(spec.model_copy(update={"collect_only": True})).collected
+    return run_suite(spec.model_copy(update={"collect_only": True}), stop=stop).collected
 
 
 @dataclass
@@ -132,9 +128,15 @@ def _argv(spec: RunSpec, select: list[str] | None) -> list[str]:
 
 
 def _run_chunk(
-    spec: RunSpec, select: list[str] | None, chunk: _Chunk, emit: Emit, label: str, first: bool
+    spec: RunSpec,
+    select: list[str] | None,
+    chunk: _Chunk,
+    emit: Emit,
+    label: str,
+    stop: Stop | None,
+    first: bool,
 ) -> None:
-    if _cancelled.is_set():
+    if stop is not None and stop.is_set():
         raise Cancelled("the run was stopped")
     env = environ_for(spec, PLUGIN_DIR)
     env["ORCHESTRATE_STREAM"] = str(chunk.stream)
@@ -161,21 +163,21 @@ def _run_chunk(
             raise TargetError(
                 f"test command not found: {spec.command[0]!r}: install it or pass --test-cmd"
             ) from None
-        with _active_lock:
-            _active.add(proc)
         try:
-            _watch(proc, spec, chunk, emit, label, first)
+            _watch(proc, spec, chunk, emit, label, stop, first)
         finally:
             _kill_group(proc)
-            with _active_lock:
-                _active.discard(proc)
-        if _cancelled.is_set():
-            raise Cancelled("the run was stopped")
     chunk.output_tail = _tail(chunk.output)
 
 
 def _watch(
-    proc: subprocess.Popen, spec: RunSpec, chunk: _Chunk, emit: Emit, label: str, first: bool
+    proc: subprocess.Popen,
+    spec: RunSpec,
+    chunk: _Chunk,
+    emit: Emit,
+    label: str,
+    stop: Stop | None,
+    first: bool,
 ) -> None:
     """Follow the stream until pytest exits; kill it when a test (or collection) hangs."""
     running: str | None = None
@@ -213,6 +215,8 @@ def _watch(
             if exited:
                 chunk.exit_code = proc.returncode
                 break
+            if stop is not None and stop.is_set():
+                raise Cancelled("the run was stopped")  # the caller's finally kills pytest
             now = time.monotonic()
             if running is not None and now - since > spec.timeout_s:
                 _kill_group(proc)
@@ -291,8 +295,13 @@ def _result(event: dict) -> TestResult:
 def _attach_leaks(chunk: _Chunk, event: dict) -> None:
     for result in reversed(chunk.results):
         if result.nodeid == event["id"]:
-            result.leaks = [scrub(leak) for leak in event["leaks"]]
+            result.leaks = [_scrubbed(Leak.model_validate(leak)) for leak in event["leaks"]]
             return
+
+
+def _scrubbed(leak: Leak) -> Leak:
+    """A leaked environment value may be a secret: it never reaches a log or a handoff."""
+    return leak.model_copy(update={"old": scrub(leak.old), "new": scrub(leak.new)})
 
 
 def _stopped(nodeid: str, outcome: str, message: str, duration_s: float = 0.0) -> TestResult:
@@ -307,17 +316,19 @@ def _stopped(nodeid: str, outcome: str, message: str, duration_s: float = 0.0) -
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    """Kill pytest and everything it started (servers, subprocesses)."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=3)
-    except subprocess.TimeoutExpired:
+    """Kill pytest and everything it started (servers, subprocesses), also after pytest exited:
+    a server a test started stays in pytest's process group when pytest itself is gone."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            pass
+        except ProcessLookupError:
+            proc.wait()
+    with contextlib.suppress(ProcessLookupError):  # nothing of the group is left
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except ProcessLookupError:
-        proc.wait()
+    proc.wait()
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -9,27 +9,20 @@ belong in source code are also graded against the original test files, as SWE-be
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Literal
 
-from orchestrator.cheats import is_config, is_conftest, is_test_file, parse, static_violations
-from orchestrator.config import in_worktree
+from orchestrator import categories
 from orchestrator.errors import TargetError
-from orchestrator.events import Emit, ignore
-from orchestrator.gitops import GitRepo
+from orchestrator.events import Emit, Stop, ignore
+from orchestrator.git import GitRepo
 from orchestrator.models import FAILING, RunSpec, SuiteRun, TestResult, Verdict, WorkOrder
-from orchestrator.runner import collect, run_suite
+from orchestrator.suite.config import in_worktree
+from orchestrator.suite.runner import collect, run_suite
+from orchestrator.verify.affected import regression_set
+from orchestrator.verify.cheats import is_config, is_conftest, is_test_file, static_violations
 
-# Categories whose fix lives in source code: the original tests must pass over the patch.
-# uuid_type, api_conflict, validation_error, test_isolation and mock_not_called are usually
-# wrong tests; the rest may be either, so their test edits are only reported (db_schema among
-# them: `create_all` usually runs in a test conftest, where the missing model import belongs).
-SOURCE_FIX_CATEGORIES: frozenset[str] = frozenset(
-    {"model_defaults", "mapper_conflict", "api_routing", "transaction_state"}
-)
 _PASSING = {"passed", "xpassed"}
-_DOC_SUFFIXES = {".md", ".rst", ".txt"}
 _OUTPUT_LIMIT = 8000
 
 
@@ -43,6 +36,7 @@ def verify(
     spec: RunSpec,
     mode: Literal["targeted", "full"] = "targeted",
     emit: Emit = ignore,
+    stop: Stop | None = None,
 ) -> Verdict:
     """The verdict on the worktree's committed branch against `base`."""
     head = repo.rev("HEAD", cwd=worktree)
@@ -51,16 +45,17 @@ def verify(
         return _rejected(order, "empty patch: nothing changed against the base commit")
     spec = in_worktree(spec, worktree).model_copy(update={"select": None, "collect_only": False})
     try:
-        collected = collect(spec)
+        collected = collect(spec, stop)
     except TargetError as exc:  # the patch broke the suite itself (a conftest, an import)
         return _rejected(order, f"suite broken: {exc}")
     violations = static_violations(_sources(repo, base, changed), _sources(repo, head, changed))
     violations += _shrunk(baseline.collected, collected)
 
     wanted = set(order.tests) | {c for f in order.findings for c in f.culprits}
-    wanted |= set(collected) if mode == "full" else _regression_set(worktree, changed, collected)
+    wanted |= set(collected) if mode == "full" else regression_set(worktree, changed, collected)
     selected = [n for n in collected if n in wanted]
-    run = run_suite(spec.model_copy(update={"select": selected}), emit, f"verify {order.category}")
+    label = f"verify {order.category}"
+    run = run_suite(spec.model_copy(update={"select": selected}), emit, label, stop)
     results = run.by_id()
     fixed = [t for t in order.tests if t in results and results[t].outcome in _PASSING]
     still_failing = [t for t in order.tests if t not in fixed]
@@ -70,10 +65,10 @@ def verify(
 
     tests_changed = [p for p in changed if is_test_file(p) or is_conftest(p)]
     originals: dict[str, TestResult | None] = {}
-    graded = order.category in SOURCE_FIX_CATEGORIES and tests_changed
+    graded = categories.spec(order.category).fix_lives == "source" and tests_changed
     if graded and not (violations or still_failing or regressions):
         originals = _original_tests(
-            repo, worktree, base, order, baseline, spec, tests_changed, emit
+            repo, worktree, base, order, baseline, spec, tests_changed, emit, stop
         )
         violations += [
             f"original tests fail: {t} fails with the base test files "
@@ -107,12 +102,13 @@ def _original_tests(
     spec: RunSpec,
     tests_changed: list[str],
     emit: Emit,
+    stop: Stop | None,
 ) -> dict[str, TestResult | None]:
     """The order's tests run from the base test files over the patched source."""
     targets = [t for t in order.tests if t in set(baseline.collected)]
     with repo.files_from(worktree, base, tests_changed):
         label = f"verify {order.category} (original tests)"
-        run = run_suite(spec.model_copy(update={"select": targets}), emit, label)
+        run = run_suite(spec.model_copy(update={"select": targets}), emit, label, stop)
     results = run.by_id()
     return {t: results.get(t) for t in targets}
 
@@ -124,100 +120,6 @@ def _sources(repo: GitRepo, rev: str, paths: list[str]) -> dict[str, str]:
     """The inspectable files among `paths` as they are at `rev` (absent ones left out)."""
     texts = {p: repo.file_at(rev, p) for p in paths if p.endswith(".py") or is_config(p)}
     return {p: t for p, t in texts.items() if t is not None}
-
-
-def _regression_set(worktree: Path, changed: list[str], collected: list[str]) -> set[str]:
-    """Tests of changed test files and of test files that (transitively) import changed code.
-
-    A change to a non-Python file (a schema, a config) cannot be traced, so it selects all.
-    """
-    if any(not p.endswith(".py") and PurePosixPath(p).suffix not in _DOC_SUFFIXES for p in changed):
-        return set(collected)
-    code = {p for p in changed if p.endswith(".py")}
-    tested = {n.split("::")[0] for n in collected}
-    files = sorted(p for p in tested | set(_python_files(worktree)) | code if p.endswith(".py"))
-    affected = _importers(worktree, files, code)
-    conftest_dirs = [PurePosixPath(p).parent for p in changed if is_conftest(p)]
-    return {
-        n
-        for n in collected
-        if (f := n.split("::")[0]) in affected
-        or any(d in PurePosixPath(f).parents for d in conftest_dirs)
-    }
-
-
-def _python_files(worktree: Path) -> list[str]:
-    """Every Python file of the checkout (hidden directories and caches left out)."""
-    return [
-        str(p.relative_to(worktree).as_posix())
-        for p in worktree.rglob("*.py")
-        if not any(
-            part.startswith(".") or part == "__pycache__" for part in p.relative_to(worktree).parts
-        )
-    ]
-
-
-def _importers(worktree: Path, files: list[str], changed: set[str]) -> set[str]:
-    """`changed` and every file that imports one of them, directly or through others."""
-    modules: dict[str, str] = {}
-    for path in files:
-        for name in _module_names(worktree, path):
-            modules.setdefault(name, path)
-    imported_by: dict[str, set[str]] = {}
-    for path in files:
-        for name in _imports(worktree, path):
-            parts = name.split(".")
-            for i in range(1, len(parts) + 1):
-                target = modules.get(".".join(parts[:i]))
-                if target:
-                    imported_by.setdefault(target, set()).add(path)
-    affected, todo = set(changed), list(changed)
-    while todo:
-        for importer in imported_by.get(todo.pop(), ()):
-            if importer not in affected:
-                affected.add(importer)
-                todo.append(importer)
-    return affected
-
-
-def _module_names(worktree: Path, path: str) -> list[str]:
-    """The dotted names `path` is importable as (src/ layout and rootdir-style test dirs)."""
-    parts = list(PurePosixPath(path).with_suffix("").parts)
-    if parts and parts[0] == "src" and len(parts) > 1:
-        parts = parts[1:]
-    if parts and parts[-1] == "__init__":
-        parts = parts[:-1]
-    names = [".".join(parts)] if parts else []
-    if len(parts) > 1 and not (worktree / PurePosixPath(path).parent / "__init__.py").exists():
-        names.append(parts[-1])  # pytest's rootdir insertion makes it importable by its own name
-    return names
-
-
-def _imports(worktree: Path, path: str) -> set[str]:
-    """Every module name `path` imports, anywhere in it, relative imports made absolute."""
-    tree = parse(_read(worktree / path))
-    if tree is None:
-        return set()
-    own = _module_names(worktree, path)
-    package = own[0].split(".") if own else []
-    if not path.endswith("__init__.py"):
-        package = package[:-1]
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            stem = package[: len(package) - node.level + 1] if node.level else []
-            base = ".".join([*stem, *([node.module] if node.module else [])])
-            names |= {base} | {f"{base}.{alias.name}".lstrip(".") for alias in node.names}
-    return names
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except (FileNotFoundError, IsADirectoryError):
-        return ""
 
 
 # --- outcomes ------------------------------------------------------------------------------------

@@ -38,8 +38,8 @@ from orchestrator.events import (
     TestStarted,
     _Event,
 )
-from orchestrator.logview import clock_time, fmt_counts
 from orchestrator.models import FAILING, Counts, Usage
+from orchestrator.view.plain import clock_time, fmt_counts
 
 Work = Callable[[Emit, Controls], object]
 
@@ -241,7 +241,7 @@ class OrchestrateApp(App[object]):
         self._working = False
         self.result, self.error = message.result, message.error
         if message.error is not None:
-            self._log(f"run failed: {message.error}", "error")
+            self._write_log(f"run failed: {message.error}", "error")
         if self._stopping:
             self.exit(self.result)
             return
@@ -263,7 +263,7 @@ class OrchestrateApp(App[object]):
             case PhaseStarted():
                 self._phase = event
                 detail = f": {event.detail}" if event.detail else ""
-                self._log(f"{event.phase}{detail}", "accent", event.at)
+                self._write_log(f"{event.phase}{detail}", "accent", event.at)
             case SuiteStarted():
                 self._suites[event.label] = _Suite(event.label, event.total)
             case TestStarted():
@@ -280,13 +280,13 @@ class OrchestrateApp(App[object]):
                     self._before = event.counts
                 elif event.label == NOW_LABEL:
                     self._now = event.counts
-                self._log(f"suite {event.label}: {fmt_counts(event.counts)}", at=event.at)
+                self._write_log(f"suite {event.label}: {fmt_counts(event.counts)}", at=event.at)
             case PlanReady():
                 self._show_plan(event)
             case AgentUpdate():
                 self._update_agent(event)
             case Log():
-                self._log(event.message, LEVEL_STYLE[event.level], event.at)
+                self._write_log(event.message, LEVEL_STYLE[event.level], event.at)
             case RunFinished():
                 self._finished = event
                 self._before, self._now = event.before, event.after
@@ -300,7 +300,7 @@ class OrchestrateApp(App[object]):
             plan.add_row(
                 Text(c.id), c.count, c.priority, Text(c.agent or "-"), Text(c.title), key=c.id
             )
-        self._log(f"plan: {len(event.categories)} categories", at=event.at)
+        self._write_log(f"plan: {len(event.categories)} categories", at=event.at)
 
     def _update_agent(self, event: AgentUpdate) -> None:
         previous = self._agents.get(event.category)
@@ -333,7 +333,9 @@ class OrchestrateApp(App[object]):
         if changed and event.status != "queued":
             reason = f": {event.reason}" if event.reason else ""
             style = "error" if event.status in ("rejected", "error") else ""
-            self._log(f"{event.category}: {status_text(event.status)}{reason}", style, event.at)
+            self._write_log(
+                f"{event.category}: {status_text(event.status)}{reason}", style, event.at
+            )
         if self._detail_shown() and self._selected() == event.category:
             self._show_detail()
 
@@ -439,7 +441,7 @@ class OrchestrateApp(App[object]):
         body.update(Content.assemble(*parts))
         self.query_one("#bottom").border_title = f"Agent {category}"
 
-    def _log(self, message: str, style: str = "", at: float | None = None) -> None:
+    def _write_log(self, message: str, style: str = "", at: float | None = None) -> None:
         stamp = clock_time(at if at is not None else self._clock())
         colour = self.get_css_variables().get(style, "") if style else ""
         line = Text(f"{stamp} ", style="dim")
@@ -471,7 +473,7 @@ class OrchestrateApp(App[object]):
             return
         self._stopping = True
         self.controls.request_stop()
-        self._log("stop requested: finishing the current step…", "warning")
+        self._write_log("stop requested: finishing the current step…", "warning")
         self._refresh()
 
     def action_diff(self) -> None:
@@ -498,7 +500,7 @@ class OrchestrateApp(App[object]):
             self.notify("No running agent selected.", severity="warning")
             return
         self.controls.cancel(category)
-        self._log(f"{category}: cancel requested", "warning")
+        self._write_log(f"{category}: cancel requested", "warning")
         self.notify(f"Cancelling {category}.")
 
     def action_help(self) -> None:

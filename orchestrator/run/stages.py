@@ -1,0 +1,209 @@
+"""The stages of `orchestrate run` as plain functions; `graph.py` wires them into LangGraph.
+
+Each stage reads the run's context and what earlier stages stored, and stores or returns its own
+product. Nothing here knows about LangGraph; nothing in the graph knows about pytest or git.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from orchestrator.errors import ModelError
+from orchestrator.events import Log, PhaseStarted, PlanReady
+from orchestrator.git import run_git
+from orchestrator.handoff import HandoffView, staleness
+from orchestrator.isolation import diagnose as isolate
+from orchestrator.models import AgentResult, SuiteRun, TriageReport
+from orchestrator.run.context import RunContext
+from orchestrator.run.integrate import integrate
+from orchestrator.run.lanes import run_lane
+from orchestrator.run.plan import Plan, lanes, plan
+from orchestrator.specialists import GUESSER, load
+from orchestrator.suite.config import in_worktree
+from orchestrator.suite.docker import Repair, containers_from_failures
+from orchestrator.suite.runner import run_suite
+from orchestrator.triage import triage
+
+
+class Lane(BaseModel):
+    """One fan-out branch: the categories whose orders run one after another, from `base`."""
+
+    categories: list[str]
+    base: str
+
+
+def preflight(ctx: RunContext) -> str:
+    """Check the repository and return the base commit every agent starts from."""
+    repo = ctx.repo
+    ctx.emit(PhaseStarted(phase="preflight", detail=str(repo.root)))
+    report_repairs(ctx, ctx.watchdog.check())
+    # Handoffs earlier runs left (untracked, in the handoff dir) are not uncommitted work.
+    handoffs = Path(ctx.options.handoff_dir or repo.root / "handoffs").resolve()
+    if any(not (repo.root / f).resolve().is_relative_to(handoffs) for f in repo.dirty_files()):
+        if not ctx.options.include_uncommitted:
+            repo.require_clean()
+        base = repo.snapshot_uncommitted("orchestrate: snapshot of uncommitted changes")
+        ctx.emit(Log(message=f"uncommitted changes snapshotted into base commit {base[:10]}"))
+        return base
+    return repo.head
+
+
+@contextmanager
+def checkout(ctx: RunContext, rev: str, label: str) -> Iterator[Path]:
+    """A throwaway worktree at `rev` for a suite run; removed afterwards, no branch left."""
+    branch = f"orchestrate/{ctx.options.session}/scratch-{label}"
+    try:
+        with ctx.repo.worktree(branch, rev) as path:
+            yield path
+    finally:
+        ctx.repo.drop_branch(branch)
+
+
+def baseline(ctx: RunContext, base: str) -> None:
+    ctx.emit(PhaseStarted(phase="baseline", detail=ctx.spec.command_line()))
+    with checkout(ctx, base, "baseline") as path:
+        run = run_suite(in_worktree(ctx.spec, path), ctx.emit, "baseline", ctx.controls.stop)
+    ctx.store.save("baseline", run)
+
+
+def diagnose(ctx: RunContext, base: str) -> None:
+    """Triage the baseline, with isolation diagnostics unless switched off."""
+    run = ctx.baseline
+    isolation = None
+    if ctx.options.isolation and run.failing():
+        ctx.emit(PhaseStarted(phase="isolation"))
+        with checkout(ctx, base, "isolation") as path:
+            isolation = isolate(
+                in_worktree(ctx.spec, path),
+                run,
+                reruns=ctx.options.reruns,
+                emit=ctx.emit,
+                stop=ctx.controls.stop,
+            )
+    ctx.emit(PhaseStarted(phase="triage"))
+    report = triage(run, ctx.repo.root, ctx.spec.command_line(), isolation=isolation)
+    _watch_failing_containers(ctx, report)
+    if ctx.model:
+        _guess_unknown(ctx, report)
+    previous = ctx.store.get("previous", HandoffView)
+    if previous is not None:
+        report_staleness(ctx, previous, report)
+    ctx.store.save("report", report)
+
+
+def report_repairs(ctx: RunContext, repairs: list[Repair]) -> None:
+    for r in repairs:
+        level = "error" if r.action == "failed" else "warning" if r.action != "none" else "info"
+        ctx.emit(
+            Log(
+                level=level,
+                message=f"docker: {r.container} was {r.was}: {r.action} {r.detail}".rstrip(),
+            )
+        )
+
+
+def _watch_failing_containers(ctx: RunContext, report: TriageReport) -> None:
+    """Containers named in the failures join the watchdog, so no run waits for someone to press play."""
+    found = [n for n in containers_from_failures(report.failures) if n not in ctx.watchdog.names]
+    if found:
+        ctx.watchdog.names += found
+        report_repairs(ctx, ctx.watchdog.check())
+
+
+def _guess_unknown(ctx: RunContext, report: TriageReport) -> None:
+    """One cheap model call names the `unknown` group; marked as the model's guess."""
+    guess_category = load(GUESSER)
+    for category in report.categories:
+        if category.id != "unknown":
+            continue
+        failures = [f for f in report.failures if f.nodeid in set(category.tests)]
+        try:
+            guess = guess_category(failures)
+        except ModelError as exc:
+            ctx.emit(Log(level="warning", message=f"model could not name the unknown group: {exc}"))
+            return
+        category.title = f"{guess['title']} (model's guess)"
+        category.root_cause = f"{guess['root_cause']} (model's guess)"
+
+
+def report_staleness(ctx: RunContext, previous: HandoffView, report: TriageReport) -> None:
+    """Before planning from a handoff, say what changed since it was written."""
+    base = previous.state.base_commit if previous.state else ""
+    since = None
+    if base:
+        proc = run_git(ctx.repo.root, "rev-list", "--count", f"{base}..HEAD", check=False)
+        since = int(proc.stdout) if proc.returncode == 0 else None
+    failing = {f.nodeid for f in report.failures}
+    lines = staleness(previous, repo_head=ctx.repo.head, commits_since=since, failing_now=failing)
+    for line in lines or [
+        "the handoff matches the repository: nothing changed since it was written"
+    ]:
+        ctx.emit(Log(message=f"since the handoff: {line}"))
+
+
+def plan_lanes(ctx: RunContext, base: str) -> list[Lane]:
+    """The work orders (stored), announced; the lanes they run in (a handoff's categories first)."""
+    report = ctx.report
+    previous = ctx.store.get("previous", HandoffView)
+    first = [c.category for c in previous.categories if c.category] if previous else []
+    result = plan(
+        report,
+        agents=set(ctx.options.agents) if ctx.options.agents else None,
+        model_available=ctx.model is not None,
+        first=first,
+    )
+    ctx.store.save("plan", result)
+    announce_plan(ctx, report, result)
+    return [Lane(categories=[o.category for o in lane], base=base) for lane in lanes(result.orders)]
+
+
+def announce_plan(ctx: RunContext, report: TriageReport, result: Plan) -> None:
+    """Tell the viewer the plan, and say once, plainly, what no agent will take and why."""
+    by_id = {c.id: c for c in report.categories}  # in the plan's order (a handoff's come first)
+    ctx.emit(PlanReady(categories=[by_id[o.category] for o in result.orders]))
+    reasons: dict[str, list[str]] = {}
+    for category, why in result.left.items():
+        reasons.setdefault(why, []).append(category)
+    for why, categories in reasons.items():  # one plain line per reason, e.g. "no model"
+        ctx.emit(Log(level="warning", message=f"left: {', '.join(categories)}: {why}"))
+
+
+def agents(ctx: RunContext, lane: Lane) -> list[AgentResult]:
+    orders = {o.category: o for o in ctx.store.load("plan", Plan).orders}
+    return run_lane([orders[c] for c in lane.categories], ctx, lane.base)
+
+
+def integration(ctx: RunContext, base: str, results: list[AgentResult]) -> str | None:
+    """Merge what was accepted into the integration branch (None when integration is off)."""
+    if not ctx.options.integrate:
+        return None
+    return integrate(
+        ctx.repo,
+        session=ctx.options.session,
+        base=base,
+        results=results,
+        spec=ctx.spec,
+        baseline=ctx.baseline,
+        emit=ctx.emit,
+        full=ctx.options.verify == "full",
+        stop=ctx.controls.stop,
+    )
+
+
+def final_run(ctx: RunContext, rev: str | None) -> None:
+    """The whole suite on the integration branch; without one, the baseline stands."""
+    if not rev:
+        ctx.store.save("after", ctx.baseline)
+        return
+    ctx.emit(PhaseStarted(phase="final", detail=rev))
+    with checkout(ctx, rev, "final") as path:
+        run = run_suite(in_worktree(ctx.spec, path), ctx.emit, "final", ctx.controls.stop)
+    ctx.store.save("after", run)
+
+
+def after(ctx: RunContext) -> SuiteRun | None:
+    return ctx.store.get("after", SuiteRun)

@@ -1,0 +1,24 @@
+"""Secrets never leave the process: values of secret-looking variables are scrubbed from all we write."""
+
+from __future__ import annotations
+
+import os
+import re
+
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.I)
+
+
+def secret_values(environ: dict[str, str] | None = None) -> list[str]:
+    """Values of secret-looking environment variables (API keys, tokens), longest first."""
+    environ = os.environ if environ is None else environ
+    found = {v for k, v in environ.items() if _SECRET_NAME.search(k) and len(v) >= 8}
+    return sorted(found, key=len, reverse=True)
+
+
+def scrub(text: str | None, secrets: list[str] | None = None) -> str | None:
+    """The text with every secret value replaced: a failing test may print the environment."""
+    if not text:
+        return text
+    for value in secret_values() if secrets is None else secrets:
+        text = text.replace(value, "[redacted]")
+    return text

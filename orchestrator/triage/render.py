@@ -1,0 +1,58 @@
+"""The readable triage for a terminal (rich): counts, a table of categories, each one's story."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from orchestrator.models import TriageReport
+from orchestrator.triage.signature import trim as _trim
+
+_PRIORITY_STYLE = {"critical": "bold red", "high": "yellow", "medium": "cyan", "low": "dim"}
+
+
+def render_table(report: TriageReport) -> RenderableType:
+    """The readable triage: counts, a compact table of categories, then each category's story."""
+    b = report.baseline
+    counts = Text(
+        f"{b.total} tests: {b.passed} passed, {b.failed} failed, {b.errors} errors, "
+        f"{b.skipped} skipped in {b.duration_s:.1f}s"
+        + (f"; {len(report.flaky)} flaky" if report.flaky else "")
+    )
+    table = Table(title="Failure categories")
+    table.add_column("category", no_wrap=True)
+    table.add_column("tests", justify="right")
+    table.add_column("priority")
+    table.add_column("agent")
+    for c in report.categories:
+        table.add_row(
+            c.id, str(c.count), Text(c.priority, style=_PRIORITY_STYLE[c.priority]), c.agent or "-"
+        )
+    details = [
+        Text.assemble(
+            (f"\n{c.id}", "bold"),
+            f" ({c.count}): {c.title}\n",
+            ("  pattern: ", "dim"),
+            _trim(c.pattern, 160),
+            "\n",
+            ("  cause:   ", "dim"),
+            _trim(c.root_cause, 400),
+            "\n",
+            ("  fix:     ", "dim"),
+            _trim(c.fix_strategy, 300),
+            "\n",
+            ("  files:   ", "dim"),
+            ", ".join(c.affected_files[:5]),
+        )
+        for c in report.categories
+    ]
+    parts: list[RenderableType] = [counts, table, *details]
+    if report.slow_tests:
+        slow = Table(title="Slowest tests")
+        slow.add_column("test")
+        slow.add_column("seconds", justify="right")
+        for s in report.slow_tests:
+            slow.add_row(Text(s.nodeid), f"{s.duration_s:.2f}")
+        parts.append(slow)
+    return Group(*parts)

@@ -1,0 +1,1 @@
+"""The specialists' prompts, shipped as package data and read with importlib.resources."""
