@@ -51,7 +51,7 @@ def cmd_triage(args: argparse.Namespace) -> int:
     else:
         from rich.console import Console
 
-        from orchestrator.triage.render import render_table
+        from orchestrator.view.triage import render_table
 
         Console().print(render_table(report))
     return 0

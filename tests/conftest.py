@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import MakeRepo, commit_all, write_files
 
 
 @pytest.fixture(autouse=True)
@@ -31,25 +29,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPat
         "GIT_INDEX_FILE",
         "PYTEST_ADDOPTS",
         "PYTHONPATH",
+        "COLUMNS",  # pytest-xdist's workers set 80x24, which Textual would take as the screen size
+        "LINES",
     ):
         monkeypatch.delenv(name, raising=False)
-
-
-def git(repo: Path, *args: str) -> str:
-    out = subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    )
-    return out.stdout.strip()
-
-
-def write_files(root: Path, files: dict[str, str]) -> None:
-    for rel, text in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
-
-
-MakeRepo = Callable[..., Path]
 
 
 @pytest.fixture
@@ -73,9 +56,7 @@ def make_repo(tmp_path: Path) -> MakeRepo:
                 'env = { PYTEST_DISABLE_PLUGIN_AUTOLOAD = "1" }\n'
             )
         write_files(repo, {"pyproject.toml": pyproject, **files})
-        git(repo, "init", "-q", "-b", "main")
-        git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", "initial")
+        commit_all(repo)
         return repo
 
     return make

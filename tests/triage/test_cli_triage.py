@@ -3,8 +3,6 @@ run through the real CLI and real pytest; and every kind of bad input as a one-l
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -13,10 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import write_files
 
 from orchestrator.categories import CATEGORY_IDS
-from orchestrator.cli import main
+from tests.helpers import cli, commit_all, write_files
 
 PYTEST_CMD = f"{sys.executable} -m pytest"
 
@@ -406,24 +403,8 @@ CONTRACT_KEYS = {
 }
 
 
-def _git_init(repo: Path) -> None:
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "Test",
-        "GIT_AUTHOR_EMAIL": "test@example.com",
-        "GIT_COMMITTER_NAME": "Test",
-        "GIT_COMMITTER_EMAIL": "test@example.com",
-        "GIT_CONFIG_NOSYSTEM": "1",
-    }
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "initial"]):
-        subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True)
-
-
 def _triage(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["triage", *argv])
-    return code, out.getvalue(), err.getvalue()
+    return cli("triage", *argv)
 
 
 @pytest.fixture(scope="module")
@@ -433,7 +414,7 @@ def broken_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = f"{repo / 'bin'}{os.pathsep}{os.environ['PATH']}"
     write_files(repo, {"pyproject.toml": _pyproject(f', PATH = "{path}"'), **SOURCES, **TESTS})
     (repo / "bin" / "docker").chmod(0o755)
-    _git_init(repo)
+    commit_all(repo)
     return repo
 
 

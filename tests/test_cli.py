@@ -7,14 +7,12 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from orchestrator.cli import main
-from tests.conftest import ROOT, git
+from tests.helpers import HANDOFFS, ROOT, git, innocents
 
-HANDOFFS = Path(__file__).parent / "resources" / "handoffs"
 CONTRACT_KEYS = {
     "source",
     "test_command",
@@ -185,12 +183,6 @@ def test_handoff_show_of_a_missing_file_is_one_line(capsys, tmp_path) -> None:
 
 
 # --- bisect ----------------------------------------------------------------------------------
-
-
-def innocents(prefix: str, count: int) -> str:
-    return "".join(
-        f"\n\ndef test_{prefix}_{i}():\n    assert {i} + 1 == {i + 1}\n" for i in range(count)
-    )
 
 
 POLLUTED = {

@@ -23,9 +23,9 @@ from orchestrator.models import (
     TestResult,
 )
 from orchestrator.triage import priority, signature, slow_tests, triage
-from orchestrator.triage.render import render_table
+from orchestrator.view.triage import render_table
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 # The category ids of ../shared/spec/contract.md's table.
 CONTRACT_IDS = {
     "model_defaults",

@@ -13,7 +13,7 @@ from orchestrator.suite.config import in_worktree, run_spec
 from orchestrator.suite.runner import run_suite
 from orchestrator.verify import verify
 from orchestrator.verify.cheats import static_violations
-from tests.conftest import MakeRepo, git
+from tests.helpers import MakeRepo, git
 
 ROLE = "tests/test_models.py::test_default_role"
 FEE = "tests/test_pricing.py::test_total_with_fee"

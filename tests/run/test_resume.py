@@ -19,8 +19,7 @@ import pytest
 from orchestrator.cli import main
 from orchestrator.git import GitRepo
 from orchestrator.handoff import read_handoff
-from tests import doubles
-from tests.conftest import git, write_files
+from tests.helpers import doubles, git, write_files
 
 PY = f"{sys.executable} -m pytest"
 ADD = "tests/test_ops.py::test_add"

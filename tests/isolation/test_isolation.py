@@ -14,14 +14,7 @@ from orchestrator.isolation import bisect, diagnose, order_probe
 from orchestrator.models import NO_LEAK, IsolationFinding, IsolationResult, RunSpec, SuiteRun
 from orchestrator.suite.config import run_spec
 from orchestrator.suite.runner import run_suite
-from tests.conftest import write_files
-
-
-def innocents(prefix: str, count: int = 4) -> str:
-    return "".join(
-        f"\n\ndef test_{prefix}_{i}():\n    assert {i} + 1 == {i + 1}\n" for i in range(count)
-    )
-
+from tests.helpers import innocents, write_files
 
 CONFTEST = '''
     import sqlite3

@@ -9,8 +9,7 @@ import pytest
 from orchestrator.errors import UsageError
 from orchestrator.handoff import read_handoff
 from orchestrator.handoff.prose import decode, duration_seconds, parse_handoff
-
-HANDOFFS = Path(__file__).parent / "resources" / "handoffs"
+from tests.helpers import HANDOFFS  # noqa: E402
 
 MODEL_SCHEMA_IGNORES = [
     "tests/common/test_base_subscriber.py",

@@ -10,8 +10,7 @@ import pytest
 
 from orchestrator.cli import main
 from orchestrator.git import GitRepo
-from tests import doubles
-from tests.conftest import git
+from tests.helpers import doubles, git
 
 CALC = {
     "calc/__init__.py": "",

@@ -22,8 +22,8 @@ from orchestrator.agents.llm import (
 )
 from orchestrator.errors import ModelError
 from orchestrator.models import Failure, IsolationFinding, WorkOrder
-from tests.conftest import git
-from tests.fake_anthropic import call, reply
+from tests.helpers import git
+from tests.helpers.fake_anthropic import call, reply
 
 KEY = "sk-ant-test-0123456789-SECRET"
 NODE = "tests/test_calc.py::test_add"

@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.errors import UsageError
 from orchestrator.git import GitRepo
-from tests.conftest import MakeRepo, git
+from tests.helpers import MakeRepo, git
 
 FILES = {"app.py": "VALUE = 1\n", "tests/test_app.py": "def test_value():\n    assert True\n"}
 

@@ -755,7 +755,7 @@ def test_async_aligns_loop_scope_with_a_session_fixture(tmp_path: Path) -> None:
 
 def docker_project(tmp_path: Path, test_source: str) -> tuple[Path, Path, dict[str, str]]:
     """A project whose tests drive a fake docker (on PATH) holding cos_redis."""
-    from test_docker import fake_docker
+    from tests.helpers.fake_docker import fake_docker
 
     _, state = fake_docker(tmp_path, {"cos_redis": "running"})
     checks = """

@@ -14,8 +14,8 @@ import pytest
 from orchestrator.agents.llm import DEFAULT_MODEL, GUESS_MODEL, prompt_text
 from orchestrator.cli import main
 from orchestrator.git import GitRepo
-from tests.conftest import git
-from tests.fake_anthropic import DROP, FakeAnthropic, call, error, reply
+from tests.helpers import git
+from tests.helpers.fake_anthropic import DROP, FakeAnthropic, call, error, reply
 
 KEY = "sk-ant-test-SECRET123"
 ADD = "tests/test_ops.py::test_add"

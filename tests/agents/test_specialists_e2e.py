@@ -18,8 +18,8 @@ from pathlib import Path
 from orchestrator.agents.uuid_type import stable_uuid
 from orchestrator.cli import main
 from orchestrator.git import GitRepo
-from tests.conftest import git
-from tests.test_docker import fake_docker
+from tests.helpers import git
+from tests.helpers.fake_docker import fake_docker
 
 SUFFIX = "{uuid.uuid4().hex[:8]}"
 
@@ -999,45 +999,3 @@ def test_every_specialist_declines_what_it_cannot_determine(
     assert branch is None or git(repo, "rev-parse", branch) == head  # nothing was merged
     # The watchdog (not an agent) unpaused the container the failure named.
     assert json.loads(state.read_text())["containers"]["cos_cache"] == "running"
-
-
-# --- the bundled demo --------------------------------------------------------------------------
-
-
-def test_demo_offline_fixes_everything_a_specialist_can(tmp_path, capsys):
-    assert "ANTHROPIC_API_KEY" not in os.environ
-    code = main(
-        ["demo", "--no-tui", "--json", "--dir", str(tmp_path), "--timeout", "2",
-         "--handoff-dir", str(tmp_path / "handoffs")]
-    )  # fmt: skip
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    report = json.loads(out)
-    repo = tmp_path / "shop"
-    results = {a["category"]: a for a in report["agents"]}
-    assert {c: (a["agent"], a["status"]) for c, a in results.items()} == {
-        "model_defaults": ("model_defaults", "accepted"),
-        "uuid_type": ("uuid_type", "accepted"),
-        "api_conflict": ("api_conflict", "accepted"),
-        "async_event_loop": ("async_event_loop", "accepted"),
-        "mock_not_called": ("patch_target", "accepted"),
-        "test_isolation": ("test_pollution", "accepted"),
-        "db_schema": ("db_schema", "accepted"),
-    }
-    merged = git(
-        repo, "branch", "--list", "orchestrate/*", "--merged", report["integration_branch"]
-    )
-    assert all(a["branch"] in merged for a in results.values())
-    assert report["after"]["failed"] == 2  # the logic bug and the hang, left for a model
-    assert report["after"]["passed"] == report["before"]["total"] - 2
-    branch = report["integration_branch"]
-    assert 'monkeypatch.setenv("SHOP_MODE", "readonly")' in git(
-        repo, "show", f"{branch}:tests/test_a_settings.py"
-    )
-    assert "await fetch_count(n)" in git(repo, "show", f"{branch}:tests/test_stock.py")
-    assert 'patch("shop.notify.send")' in git(repo, "show", f"{branch}:tests/test_notify.py")
-    assert 'kwargs.setdefault("active", True)' in git(repo, "show", f"{branch}:shop/models.py")
-    assert "import shop.health" in git(repo, "show", f"{branch}:tests/conftest.py")
-    assert f'name=f"widget_{SUFFIX}"' in git(repo, "show", f"{branch}:tests/test_catalog.py")
-    left = git(repo, "show", f"{branch}:shop/pricing.py")
-    assert "price * percent / 100" in left  # the logic bug is no codemod's to guess

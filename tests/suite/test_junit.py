@@ -3,8 +3,6 @@ like the live run of the same repository (node ids, outcomes, categories)."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -13,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import main
 from orchestrator.suite.junit import read_junit
+from tests.helpers import cli
 
 PYPROJECT = (
     f'[tool.orchestrator]\ntest-cmd = "{sys.executable} -m pytest"\n'
@@ -138,17 +136,10 @@ EXPECTED = {
 }
 
 
-def _git_init(repo: Path) -> None:
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "initial"]):
-        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
-
-
 def _triage(*argv: str) -> dict:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["triage", *argv, "--json"])
-    assert code == 0, err.getvalue()
-    return json.loads(out.getvalue())
+    code, out, err = cli("triage", *argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
 
 
 @pytest.fixture
