@@ -11,20 +11,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import libcst as cst
 
-from orchestrator.agents.codemod import (
-    Files,
-    decline,
-    dotted,
-    failing_tests,
-    failure_text,
-    string_value,
-    test_files,
-    with_import,
-)
+from orchestrator.agents.codemod import Files, decline, failing_tests, failure_text, test_files
+from orchestrator.agents.syntax import dotted, string_value, with_import
 from orchestrator.models import Proposal, WorkOrder
 
 UNIQUE_FIELDS = {
@@ -199,10 +191,10 @@ class _Uniquify(cst.CSTTransformer):
                 var = _fresh(field, taken)
                 code = unique_code(value, '"')
                 hoisted.append(cst.parse_statement(f"{var} = {code}\n"))
-                updated = updated.visit(_Replace(value, var))
+                updated = cast(cst.FunctionDef, updated.visit(_Replace(value, var)))
                 self.notes.append(f"{field} {value!r} in {original.name.value} (now `{var}`)")
             else:
-                updated = updated.visit(_Replace(value, None))
+                updated = cast(cst.FunctionDef, updated.visit(_Replace(value, None)))
                 self.notes.append(f"{field} {value!r} in {original.name.value}")
         return _prepend(updated, hoisted) if hoisted else updated
 

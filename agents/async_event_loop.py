@@ -13,11 +13,12 @@ Two causes, told apart by the message:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import libcst as cst
 import libcst.matchers as m
 
-from orchestrator.agents import codemod
+from orchestrator.agents import codemod, syntax
 from orchestrator.models import Proposal, WorkOrder
 
 RUNNING_LOOP = ("cannot be called from a running event loop", "This event loop is already running")
@@ -63,7 +64,7 @@ def _is_loop_runner(call: cst.Call, imports: dict[str, str]) -> bool:
     """asyncio.run(x) / run(x) from asyncio / <loop>.run_until_complete(x), with one argument."""
     if len([a for a in call.args if a.keyword is None]) != 1:
         return False
-    name = codemod.dotted(call.func)
+    name = syntax.dotted(call.func)
     root = name.split(".")[0]
     resolved = f"{imports.get(root, root)}{name[len(root) :]}"
     return resolved == "asyncio.run" or name.endswith(".run_until_complete")
@@ -73,8 +74,8 @@ def _runners_by_function(
     module: cst.Module, imports: dict[str, str]
 ) -> dict[FuncKey, cst.FunctionDef]:
     found: dict[FuncKey, cst.FunctionDef] = {}
-    for func, owner in codemod.functions(module):
-        if any(_is_loop_runner(c, imports) for c in m.findall(func, m.Call())):
+    for func, owner in syntax.functions(module):
+        if any(_is_loop_runner(c, imports) for c in syntax.find_all(func, m.Call(), cst.Call)):
             found[(owner.name.value if owner else None, func.name.value)] = func
     return found
 
@@ -83,9 +84,9 @@ def _callers(module: cst.Module, key: FuncKey) -> list[FuncKey]:
     """The functions of this file that call `key` (by name, or through self./cls. in its class)."""
     owner, name = key
     callers: list[FuncKey] = []
-    for func, cls in codemod.functions(module):
-        for call in m.findall(func, m.Call()):
-            called = codemod.dotted(call.func)
+    for func, cls in syntax.functions(module):
+        for call in syntax.find_all(func, m.Call(), cst.Call):
+            called = syntax.dotted(call.func)
             same_class = owner is not None and cls is not None and cls.name.value == owner
             if (owner is None and called == name) or (
                 same_class and called in (f"self.{name}", f"cls.{name}")
@@ -108,12 +109,12 @@ def _plan_async(
     worktree: Path, path: Path, module: cst.Module, problems: list[str]
 ) -> tuple[set[FuncKey], set[FuncKey]]:
     """(functions that await instead of running a loop, sync helpers that must become async)."""
-    imports = codemod.imported_names(module)
+    imports = syntax.imported_names(module)
     rel = codemod.relative(worktree, path)
     runners = _runners_by_function(module, imports)
     is_async = {
         (o.name.value if o else None, f.name.value): f.asynchronous is not None
-        for f, o in codemod.functions(module)
+        for f, o in syntax.functions(module)
     }
     awaiting = {k for k in runners if is_async[k]}
     to_async: set[FuncKey] = set()
@@ -176,7 +177,7 @@ class _Awaiter(cst.CSTTransformer):
         here = self.stack[-1] if self.stack else None
         if here in self.awaiting and _is_loop_runner(updated, self.imports):
             return cst.Await(expression=updated.args[0].value)
-        called = codemod.dotted(updated.func)
+        called = syntax.dotted(updated.func)
         for owner, name in self.to_async:
             if (owner is None and called == name) or (
                 owner is not None and called in (f"self.{name}", f"cls.{name}")
@@ -193,17 +194,17 @@ class _Awaiter(cst.CSTTransformer):
 
 
 def _await_instead_of_run(worktree: Path, path: Path, problems: list[str]) -> list[str]:
-    module = codemod.parse(path)
+    module = syntax.parse(path)
     if module is None or "run" not in module.code:
         return []
     rel = codemod.relative(worktree, path)
-    imports = codemod.imported_names(module)
+    imports = syntax.imported_names(module)
     awaiting, to_async = _plan_async(worktree, path, module, problems)
     if not awaiting:
         return []
     new = module.visit(_Awaiter(imports, awaiting, to_async))
-    new = codemod.drop_unused_import(new, "asyncio")
-    codemod.write(path, new)
+    new = syntax.drop_unused_import(new, "asyncio")
+    syntax.write(path, new)
     names = lambda keys: ", ".join(sorted(".".join(p for p in k if p) for k in keys))  # noqa: E731
     made = f"; made async: {names(to_async)} (call sites now await them)" if to_async else ""
     return [
@@ -216,7 +217,7 @@ def _await_instead_of_run(worktree: Path, path: Path, problems: list[str]) -> li
 
 def _keyword(call: cst.Call, name: str) -> str | None:
     arg = next((a for a in call.args if a.keyword is not None and a.keyword.value == name), None)
-    return codemod.string_value(arg.value) if arg is not None else None
+    return syntax.string_value(arg.value) if arg is not None else None
 
 
 def _fixture_loop_scope(func: cst.FunctionDef) -> str | None:
@@ -225,9 +226,9 @@ def _fixture_loop_scope(func: cst.FunctionDef) -> str | None:
         return None
     for decorator in func.decorators:
         dec = decorator.decorator
-        if isinstance(dec, cst.Call) and codemod.dotted(dec.func).endswith("fixture"):
+        if isinstance(dec, cst.Call) and syntax.dotted(dec.func).endswith("fixture"):
             return _keyword(dec, "loop_scope") or _keyword(dec, "scope") or "function"
-        if codemod.dotted(dec).endswith("fixture"):
+        if syntax.dotted(dec).endswith("fixture"):
             return "function"
     return None
 
@@ -242,8 +243,8 @@ def _fixture_scopes(worktree: Path, test_path: Path) -> dict[str, str]:
         files.append(directory / "conftest.py")
         directory = directory.parent
     for path in reversed(files):  # nearer definitions override
-        module = codemod.parse(path) if path.is_file() else None
-        for func, owner in codemod.functions(module) if module is not None else []:
+        module = syntax.parse(path) if path.is_file() else None
+        for func, owner in syntax.functions(module) if module is not None else []:
             scope = _fixture_loop_scope(func)
             if owner is None and scope is not None:
                 scopes[func.name.value] = scope
@@ -254,7 +255,7 @@ def _asyncio_mark(func: cst.FunctionDef) -> cst.Decorator | None:
     for decorator in func.decorators:
         dec = decorator.decorator
         target = dec.func if isinstance(dec, cst.Call) else dec
-        if codemod.dotted(target).endswith("mark.asyncio"):
+        if syntax.dotted(target).endswith("mark.asyncio"):
             return decorator
     return None
 
@@ -297,7 +298,7 @@ def _align_loop_scopes(order: WorkOrder, worktree: Path, problems: list[str]) ->
             continue
         path, module, func, _ = found
         scopes = _fixture_scopes(worktree, path)
-        wanted = {scopes[p] for p in codemod.param_names(func) if p in scopes} - {"function"}
+        wanted = {scopes[p] for p in syntax.param_names(func) if p in scopes} - {"function"}
         if len(wanted) != 1 or func.asynchronous is None:
             problems.append(
                 f"{nodeid}: can't tell which loop it should share (wider-loop fixtures: {sorted(wanted) or 'none'})"
@@ -311,9 +312,9 @@ def _align_loop_scopes(order: WorkOrder, worktree: Path, problems: list[str]) ->
             and _keyword(mark.decorator, "loop_scope") == scope
         ):
             continue
-        module = module.deep_replace(func, _with_loop_scope(func, scope))
+        module = cast(cst.Module, module.deep_replace(func, _with_loop_scope(func, scope)))
         if mark is None:
-            module = codemod.with_import(module, "pytest")
-        codemod.write(path, module)
+            module = syntax.with_import(module, "pytest")
+        syntax.write(path, module)
         changes.append(f"{nodeid} now runs on the {scope}-scoped loop its fixtures were created on")
     return changes

@@ -15,16 +15,8 @@ from typing import Any
 
 import libcst as cst
 
-from orchestrator.agents.codemod import (
-    Files,
-    decline,
-    dotted,
-    failure_text,
-    import_position,
-    module_name,
-    string_value,
-    test_files,
-)
+from orchestrator.agents.codemod import Files, decline, failure_text, module_name, test_files
+from orchestrator.agents.syntax import dotted, import_position, string_value
 from orchestrator.models import Proposal, WorkOrder
 
 MISSING_TABLE = (
@@ -58,6 +50,7 @@ class DbSchema:
             return decline("No create_all() call was found to register the tables with.")
         path, function = setup
         module = files.parse(path)
+        assert module is not None  # _create_all_file() parsed it
         added: list[str] = []
         for source in sorted({p for p in definitions.values() if p}):
             name = module_name(files, source, style_from=path)
@@ -154,7 +147,7 @@ def _imports(module: cst.Module, name: str) -> bool:
     )
 
 
-def _import_line(name: str) -> cst.BaseStatement:
+def _import_line(name: str) -> cst.SimpleStatementLine | cst.BaseCompoundStatement:
     return cst.parse_statement(f"import {name}  # noqa: F401 ({REASON})\n")
 
 

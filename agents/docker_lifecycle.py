@@ -13,7 +13,7 @@ from pathlib import Path
 import libcst as cst
 import libcst.matchers as m
 
-from orchestrator.agents import codemod
+from orchestrator.agents import codemod, syntax
 from orchestrator.models import Proposal, WorkOrder
 
 RESTORE = {"pause": "unpause", "stop": "start"}
@@ -89,12 +89,12 @@ def _files(order: WorkOrder, worktree: Path) -> list[Path]:
 
 def _cli_action(call: cst.Call) -> tuple[str, cst.BaseExpression, cst.BaseExpression] | None:
     """(verb, docker executable node, container node) of subprocess.X(["docker", verb, name])."""
-    if codemod.dotted(call.func).split(".")[-1] not in _RUNNERS or not call.args:
+    if syntax.dotted(call.func).split(".")[-1] not in _RUNNERS or not call.args:
         return None
     command = call.args[0].value
     if not isinstance(command, cst.List) or len(command.elements) < 3:
         return None
-    values = [codemod.string_value(e.value) for e in command.elements]
+    values = [syntax.string_value(e.value) for e in command.elements]
     if not (values[0] or "").endswith("docker"):
         return None
     for index, value in enumerate(values[1:-1], start=1):
@@ -105,7 +105,7 @@ def _cli_action(call: cst.Call) -> tuple[str, cst.BaseExpression, cst.BaseExpres
 
 def _action(stmt: cst.CSTNode) -> tuple[str, str, cst.Call, str] | None:
     """(verb, container key, call, kind) of the first docker action in a statement."""
-    for call in m.findall(stmt, m.Call()):
+    for call in syntax.find_all(stmt, m.Call(), cst.Call):
         cli = _cli_action(call)
         if cli is not None:
             return cli[0], cst.Module([]).code_for_node(cli[2]), call, "cli"
@@ -133,9 +133,10 @@ def _synth_restore(pause: tuple[str, str, cst.Call, str]) -> cst.SimpleStatement
         new = call.with_changes(func=call.func.with_changes(attr=cst.Name(RESTORE[verb])))
     else:
         command = call.args[0].value
+        assert isinstance(command, cst.List)  # _cli_action() read the command from it
         elements = [
-            e.with_changes(value=codemod.with_string(e.value, RESTORE[verb]))
-            if codemod.string_value(e.value) == verb
+            e.with_changes(value=syntax.with_string(e.value, RESTORE[verb]))
+            if isinstance(e.value, cst.SimpleString) and syntax.string_value(e.value) == verb
             else e
             for e in command.elements
         ]
@@ -154,10 +155,12 @@ def _wait_stmt(pause: tuple[str, str, cst.Call, str]) -> cst.SimpleStatementLine
         return cst.SimpleStatementLine(
             [cst.Expr(cst.parse_expression(f"_wait_until_running_sdk({key})"))]
         )
-    _, docker, _ = _cli_action(call)
+    cli = _cli_action(call)
+    assert cli is not None  # a "cli" pause is one _cli_action() read
+    _, docker, _ = cli
     args = (
         [key]
-        if codemod.string_value(docker) == "docker"
+        if syntax.string_value(docker) == "docker"
         else [key, cst.Module([]).code_for_node(docker)]
     )
     return cst.SimpleStatementLine(
@@ -166,8 +169,13 @@ def _wait_stmt(pause: tuple[str, str, cst.Call, str]) -> cst.SimpleStatementLine
 
 
 def _guard(func: cst.FunctionDef) -> tuple[cst.FunctionDef, list[str], set[str]]:
-    """The function with every unguarded pause/stop followed by try/finally restore + wait."""
-    body = list(func.body.body)
+    """The function with every unguarded pause/stop followed by try/finally restore + wait.
+
+    A one-line body (`def f(c): c.pause(); ...`) holds no statements a `try` can wrap: left as is.
+    """
+    if not isinstance(func.body, cst.IndentedBlock):
+        return func, [], set()
+    body: list[cst.BaseStatement] = list(func.body.body)
     notes: list[str] = []
     kinds: set[str] = set()
     index = 0
@@ -196,6 +204,7 @@ def _guard(func: cst.FunctionDef) -> tuple[cst.FunctionDef, list[str], set[str]]
         inner = later[:at] if at is not None else later
         rest = later[at + 1 :] if at is not None else []
         finally_body = [restore, _wait_stmt(pause)]
+        block: list[cst.BaseStatement]
         if inner:
             block = [
                 cst.Try(
@@ -213,13 +222,13 @@ def _guard(func: cst.FunctionDef) -> tuple[cst.FunctionDef, list[str], set[str]]
 
 
 def _fix_file(worktree: Path, path: Path) -> list[str]:
-    module = codemod.parse(path)
+    module = syntax.parse(path)
     if module is None or ("pause" not in module.code and "stop" not in module.code):
         return []
     replacements: dict[cst.CSTNode, cst.CSTNode] = {}
     notes: list[str] = []
     kinds: set[str] = set()
-    for func, _ in codemod.functions(module):
+    for func, _ in syntax.functions(module):
         new, found, used = _guard(func)
         if found:
             replacements[func] = new
@@ -227,16 +236,16 @@ def _fix_file(worktree: Path, path: Path) -> list[str]:
             kinds |= used
     if not replacements:
         return []
-    module = codemod.replace_nodes(module, replacements)
-    defined = {f.name.value for f, _ in codemod.functions(module)}
+    module = syntax.replace_nodes(module, replacements)
+    defined = {f.name.value for f, _ in syntax.functions(module)}
     for kind, name, source in (
         ("cli", "_wait_until_running", CLI_WAIT),
         ("sdk", "_wait_until_running_sdk", SDK_WAIT),
     ):
         if kind in kinds and name not in defined:
-            module = codemod.append_code(module, source)
-    module = codemod.with_import(module, "time")
+            module = syntax.append_code(module, source)
+    module = syntax.with_import(module, "time")
     if "cli" in kinds:
-        module = codemod.with_import(module, "subprocess")
-    codemod.write(path, module)
+        module = syntax.with_import(module, "subprocess")
+    syntax.write(path, module)
     return [f"{codemod.relative(worktree, path)}: {', '.join(notes)}"]

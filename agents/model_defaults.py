@@ -12,19 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 import libcst as cst
 
-from orchestrator.agents.codemod import (
-    Files,
-    decline,
-    dotted,
-    failure_text,
-    string_value,
-    test_files,
-    with_import,
-)
+from orchestrator.agents.codemod import Files, decline, failure_text, test_files
+from orchestrator.agents.syntax import dotted, string_value, with_import
 from orchestrator.models import Proposal, WorkOrder
 
 COLUMN_FACTORIES = {"Column", "mapped_column"}
@@ -330,17 +323,19 @@ class _AddInit(cst.CSTTransformer):
         model, plan = self.plans[updated.name.value]
         body = list(updated.body.body)
         if model.init_kwargs:
-            index = next(i for i, s in enumerate(body) if _is_init(s))
-            body[index] = self._extend(body[index], model.init_kwargs, plan)
+            index, init = next((i, s) for i, s in enumerate(body) if _is_init(s))
+            body[index] = self._extend(init, model.init_kwargs, plan)
         else:
             index = next(
                 (i for i, s in enumerate(body) if isinstance(s, cst.FunctionDef)), len(body)
             )
             body.insert(index, self._new_init(plan, follows_code=index > 0))
-            if index + 1 < len(body) and not body[index + 1].leading_lines:
-                body[index + 1] = body[index + 1].with_changes(
-                    leading_lines=[cst.EmptyLine(indent=False)]
-                )
+            after = body[index + 1] if index + 1 < len(body) else None
+            if (
+                isinstance(after, cst.SimpleStatementLine | cst.BaseCompoundStatement)
+                and not after.leading_lines
+            ):
+                body[index + 1] = after.with_changes(leading_lines=[cst.EmptyLine(indent=False)])
         return updated.with_changes(body=updated.body.with_changes(body=body))
 
     def _lines(self, kwargs: str, plan: list[tuple[str, str]]) -> list[cst.BaseStatement]:
@@ -355,7 +350,7 @@ class _AddInit(cst.CSTTransformer):
         lines = "".join(f'    kwargs.setdefault("{attr}", {code})\n' for attr, code in plan)
         source = f"def __init__(self, **kwargs):\n    {DOCSTRING}\n{lines}    super().__init__(**kwargs)\n"
         source = source.replace("    ", self.module.default_indent)
-        func = cst.parse_statement(source, self.module.config_for_parsing)
+        func = cast(cst.FunctionDef, cst.parse_statement(source, self.module.config_for_parsing))
         return func.with_changes(
             leading_lines=[cst.EmptyLine(indent=False)] if follows_code else []
         )
@@ -369,7 +364,7 @@ class _AddInit(cst.CSTTransformer):
         return init.with_changes(body=init.body.with_changes(body=body))
 
 
-def _is_init(stmt: cst.CSTNode) -> bool:
+def _is_init(stmt: cst.CSTNode) -> TypeGuard[cst.FunctionDef]:
     return isinstance(stmt, cst.FunctionDef) and stmt.name.value == "__init__"
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import libcst as cst
 import libcst.matchers as m
 
-from orchestrator.agents import codemod
+from orchestrator.agents import codemod, syntax
 from orchestrator.models import Proposal, WorkOrder
 
 _EXPECTED = re.compile(r"Expected '([^']+)' to (?:have been|be) (?:called|awaited)")
@@ -60,7 +60,7 @@ def _fix_file(
     worktree: Path, path: Path, nodeids: list[str], mocked: set[str], problems: list[str]
 ) -> list[str]:
     """Retarget the patches the failing tests in one file use; report what changed."""
-    module = codemod.parse(path)
+    module = syntax.parse(path)
     if module is None:
         problems.append(f"{codemod.relative(worktree, path)} does not parse")
         return []
@@ -88,17 +88,17 @@ def _fix_file(
                 f"{codemod.relative(worktree, path)}: {owner}.{attr} -> {users[0]}.{attr}"
             )
     if replacements:
-        codemod.write(path, codemod.replace_nodes(module, replacements))
+        syntax.write(path, syntax.replace_nodes(module, replacements))
     return changes
 
 
 def _patch_calls(module: cst.Module, nodeids: list[str]) -> list[cst.Call]:
     """patch(...) calls in the failing tests, their decorators, and fixtures of the same file they use."""
     scopes: list[cst.CSTNode] = []
-    fixtures = {f.name.value: f for f, owner in codemod.functions(module) if owner is None}
+    fixtures = {f.name.value: f for f, owner in syntax.functions(module) if owner is None}
     for nodeid in nodeids:
         _, classes, name = codemod.split_nodeid(nodeid)
-        found = codemod.find_function(module, classes, name)
+        found = syntax.find_function(module, classes, name)
         if found is None:
             continue
         func, owner = found
@@ -106,36 +106,36 @@ def _patch_calls(module: cst.Module, nodeids: list[str]) -> list[cst.Call]:
         if owner is not None:
             scopes += list(owner.decorators)
             scopes += [
-                f for f, o in codemod.functions(module) if o is owner and f.name.value == "setUp"
+                f for f, o in syntax.functions(module) if o is owner and f.name.value == "setUp"
             ]
-        scopes += [fixtures[p] for p in codemod.param_names(func) if p in fixtures]
+        scopes += [fixtures[p] for p in syntax.param_names(func) if p in fixtures]
     calls: list[cst.Call] = []
     for scope in scopes:
-        for call in m.findall(scope, m.Call()):
+        for call in syntax.find_all(scope, m.Call(), cst.Call):
             if _is_patch(call) and call not in calls:
                 calls.append(call)
     return calls
 
 
 def _is_patch(call: cst.Call) -> bool:
-    name = codemod.dotted(call.func)
+    name = syntax.dotted(call.func)
     return name.split(".")[-1] == "patch" or name.endswith("patch.object")
 
 
 def _target(call: cst.Call, module: cst.Module) -> tuple[str, str] | None:
     """(owner module, attribute) that a patch call replaces, when it is spelled out literally."""
     args = [a for a in call.args if a.keyword is None]
-    if codemod.dotted(call.func).endswith("patch.object"):
-        if len(args) < 2 or codemod.string_value(args[1].value) is None:
+    if syntax.dotted(call.func).endswith("patch.object"):
+        if len(args) < 2 or syntax.string_value(args[1].value) is None:
             return None
-        local = codemod.dotted(args[0].value)
+        local = syntax.dotted(args[0].value)
         root, _, rest = local.partition(".")
-        dotted = codemod.imported_names(module).get(root)
+        dotted = syntax.imported_names(module).get(root)
         if dotted is None:
             return None
         owner = f"{dotted}.{rest}" if rest else dotted
-        return owner, str(codemod.string_value(args[1].value))
-    target = codemod.string_value(args[0].value) if args else None
+        return owner, str(syntax.string_value(args[1].value))
+    target = syntax.string_value(args[0].value) if args else None
     if target is None or "." not in target:
         return None
     owner, _, attr = target.rpartition(".")
@@ -145,15 +145,16 @@ def _target(call: cst.Call, module: cst.Module) -> tuple[str, str] | None:
 def _retargeted(call: cst.Call, user: str, attr: str, module: cst.Module) -> cst.Call:
     """The same call patching `user.attr`, keeping quotes, keywords and formatting."""
     first = call.args[0]
-    if not codemod.dotted(call.func).endswith("patch.object"):
+    if not syntax.dotted(call.func).endswith("patch.object"):
+        assert isinstance(first.value, cst.SimpleString)  # _target() read the target from it
         return call.with_changes(
             args=[
-                first.with_changes(value=codemod.with_string(first.value, f"{user}.{attr}")),
+                first.with_changes(value=syntax.with_string(first.value, f"{user}.{attr}")),
                 *call.args[1:],
             ]
         )
     local = next(
-        (name for name, dotted in codemod.imported_names(module).items() if dotted == user), None
+        (name for name, dotted in syntax.imported_names(module).items() if dotted == user), None
     )
     if local is not None:
         return call.with_changes(
@@ -168,12 +169,12 @@ def _retargeted(call: cst.Call, user: str, attr: str, module: cst.Module) -> cst
 
 def _test_imports(module: cst.Module) -> set[str]:
     """Every dotted module (and module.name) the test file imports."""
-    found = set(codemod.imported_names(module).values())
+    found = set(syntax.imported_names(module).values())
     for stmt in module.body:
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
                 if isinstance(small, cst.Import):
-                    found |= {codemod.dotted(a.name) for a in small.names}
+                    found |= {syntax.dotted(a.name) for a in small.names}
     return found
 
 
@@ -187,7 +188,7 @@ def _users(worktree: Path, owner: str, attr: str, test_file: Path) -> list[str]:
         text = path.read_text(encoding="utf-8", errors="replace")
         if attr not in text or "import" not in text:
             continue
-        module = codemod.parse(path)
+        module = syntax.parse(path)
         name = codemod.module_name(files, files.rel(path))
         if module is not None and _imports_from(module, name, path, owner, attr):
             users.append(name)
@@ -195,19 +196,19 @@ def _users(worktree: Path, owner: str, attr: str, test_file: Path) -> list[str]:
 
 
 def _imports_from(module: cst.Module, name: str, path: Path, owner: str, attr: str) -> bool:
-    for node in m.findall(module, m.ImportFrom()):
+    for node in syntax.find_all(module, m.ImportFrom(), cst.ImportFrom):
         if isinstance(node.names, cst.ImportStar):
             continue
         if _absolute(node, name, path.name == "__init__.py") != owner:
             continue
-        if any(codemod.dotted(alias.name) == attr for alias in node.names):
+        if any(syntax.dotted(alias.name) == attr for alias in node.names):
             return True
     return False
 
 
 def _absolute(node: cst.ImportFrom, importer: str, is_package: bool) -> str:
     """The absolute module an ImportFrom names, resolving leading dots against the importer."""
-    dotted = codemod.dotted(node.module) if node.module is not None else ""
+    dotted = syntax.dotted(node.module) if node.module is not None else ""
     level = len(node.relative)
     if not level:
         return dotted

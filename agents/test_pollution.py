@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import cast
 
 import libcst as cst
 import libcst.matchers as m
 
-from orchestrator.agents import codemod
+from orchestrator.agents import codemod, syntax
 from orchestrator.models import Leak, Proposal, WorkOrder
 
 _POLLUTER_KINDS = ("polluter", "state_setter", "pair")
@@ -74,29 +75,30 @@ def _fix_polluter(worktree: Path, nodeid: str, problems: list[str]) -> list[str]
         problems.append(f"{nodeid}: test not found in the worktree")
         return []
     path, module, func, owner = found
-    if codemod.is_unittest_class(owner):
+    if syntax.is_unittest_class(owner):
         problems.append(f"{nodeid}: unittest.TestCase methods take no pytest fixtures")
         return []
-    fixer = _Mutations(codemod.imported_names(module), _locals(func))
-    new = func.visit(fixer)
+    fixer = _Mutations(syntax.imported_names(module), _locals(func))
+    new = cast(cst.FunctionDef, func.visit(fixer))  # the transformer keeps the function
     new, patcher_notes = _stop_patchers(new, fixer)
     notes = fixer.notes + patcher_notes
     if not notes:
         return []
     for fixture in fixer.fixtures:
-        new = codemod.add_param(new, fixture)
-        if new is None:
+        with_fixture = syntax.add_param(new, fixture)
+        if with_fixture is None:
             problems.append(f"{nodeid}: can't add the {fixture} fixture to its signature")
             return []
-    codemod.write(path, module.deep_replace(func, new))
+        new = with_fixture
+    syntax.write(path, cast(cst.Module, module.deep_replace(func, new)))
     return [f"{nodeid}: {', '.join(notes)}"]
 
 
 def _locals(func: cst.FunctionDef) -> set[str]:
     """Names bound inside the test (parameters, assignments): these are not module state."""
-    names = set(codemod.param_names(func))
-    for assign in m.findall(func, m.AssignTarget(target=m.Name())):
-        names.add(assign.target.value)
+    names = set(syntax.param_names(func))
+    for assign in syntax.find_all(func, m.AssignTarget(target=m.Name()), cst.AssignTarget):
+        names.add(syntax.dotted(assign.target))
     return names
 
 
@@ -129,12 +131,12 @@ class _Mutations(cst.CSTTransformer):
             self.fixtures.append(fixture)
 
     def _is_environ(self, node: cst.BaseExpression) -> bool:
-        name = codemod.dotted(node)
+        name = syntax.dotted(node)
         root = name.split(".")[0]
         return bool(name) and f"{self.imports.get(root, root)}{name[len(root) :]}" == "os.environ"
 
     def _is_module_state(self, node: cst.BaseExpression) -> bool:
-        root = codemod.dotted(node).split(".")[0]
+        root = syntax.dotted(node).split(".")[0]
         return root in self.imports and root not in self.local_names
 
     def visit_Global(self, node: cst.Global) -> None:
@@ -149,7 +151,7 @@ class _Mutations(cst.CSTTransformer):
             self._use("monkeypatch", "os.environ[...] = -> monkeypatch.setenv")
             return cst.Expr(_call("monkeypatch.setenv", key, value))
         if isinstance(target, cst.Attribute) and self._is_module_state(target.value):
-            owner = codemod.dotted(target.value)
+            owner = syntax.dotted(target.value)
             self._use("monkeypatch", f"{owner}.{target.attr.value} = -> monkeypatch.setattr")
             attr = cst.SimpleString(f'"{target.attr.value}"')
             return cst.Expr(_call("monkeypatch.setattr", target.value, attr, value))
@@ -193,7 +195,7 @@ class _Mutations(cst.CSTTransformer):
         ):
             self._use("monkeypatch", "os.environ.pop -> monkeypatch.delenv")
             return cst.Expr(_call("monkeypatch.delenv", call.args[0].value, raising=False))
-        name = codemod.dotted(func)
+        name = syntax.dotted(func)
         root = name.split(".")[0]
         if (
             f"{self.imports.get(root, root)}{name[len(root) :]}" == "os.chdir"
@@ -207,19 +209,21 @@ class _Mutations(cst.CSTTransformer):
 def _stop_patchers(func: cst.FunctionDef, fixer: _Mutations) -> tuple[cst.FunctionDef, list[str]]:
     """After each `patcher.start()` the test never stops, register the stop as a finalizer."""
     stopped = {
-        codemod.dotted(c.func.value)
-        for c in m.findall(func, m.Call(func=m.Attribute(attr=m.Name("stop"))))
+        syntax.dotted(c.func.value)
+        for c in syntax.find_all(func, m.Call(), cst.Call)
+        if isinstance(c.func, cst.Attribute) and c.func.attr.value == "stop"
     }
     patchers: dict[str, str] = {}  # variable -> how the test spells `patch`
-    body: list[cst.BaseStatement] = []
+    body: list[cst.BaseStatement | cst.BaseSmallStatement] = []
     notes: list[str] = []
+    one_target = m.Assign(targets=[m.AssignTarget(target=m.Name())])
     for stmt in func.body.body:
         body.append(stmt)
-        for call in m.findall(stmt, m.Call()):
-            patch_name = codemod.dotted(call.func)
-            for assign in m.findall(stmt, m.Assign(targets=[m.AssignTarget(target=m.Name())])):
+        for call in syntax.find_all(stmt, m.Call(), cst.Call):
+            patch_name = syntax.dotted(call.func)
+            for assign in syntax.find_all(stmt, one_target, cst.Assign):
                 if assign.value is call and _is_patch_func(patch_name):
-                    patchers[assign.targets[0].target.value] = patch_name
+                    patchers[syntax.dotted(assign.targets[0].target)] = patch_name
             if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "start"):
                 continue
             started = call.func.value
@@ -229,8 +233,8 @@ def _stop_patchers(func: cst.FunctionDef, fixer: _Mutations) -> tuple[cst.Functi
                 and started.value not in stopped
             ):
                 stop = f"{started.value}.stop"
-            elif isinstance(started, cst.Call) and _is_patch_func(codemod.dotted(started.func)):
-                stop = f"{codemod.dotted(started.func).split('.object')[0]}.stopall"
+            elif isinstance(started, cst.Call) and _is_patch_func(syntax.dotted(started.func)):
+                stop = f"{syntax.dotted(started.func).split('.object')[0]}.stopall"
             else:
                 continue
             body.append(
@@ -270,28 +274,28 @@ def _restore_fixture(
         )
         return []
     module = (
-        codemod.parse(conftest)
+        syntax.parse(conftest)
         if conftest.is_file()
         else cst.parse_module("import os\n\nimport pytest\n")
     )
     if module is None:
         problems.append(f"{nodeid}: {codemod.relative(worktree, conftest)} does not parse")
         return []
-    existing = {f.name.value for f, _ in codemod.functions(module)}
+    existing = {f.name.value for f, _ in syntax.functions(module)}
     added: list[str] = []
     for name, source, imports in fixtures:
         if name in existing:
             continue
         doc = f'    """Restore what {nodeid} leaves behind via the code it calls."""\n'
         text = source.replace("__DOC__\n", doc)
-        module = codemod.append_code(module, text)
+        module = syntax.append_code(module, text)
         for imported in ("os", "pytest", *imports):
-            module = codemod.with_import(module, imported)
+            module = syntax.with_import(module, imported)
         existing.add(name)
         added.append(name)
     if not added:
         return []
-    codemod.write(conftest, module)
+    syntax.write(conftest, module)
     return [
         f"{codemod.relative(worktree, conftest)}: autouse fixture {', '.join(added)} (for {nodeid})"
     ]

@@ -12,18 +12,15 @@ from __future__ import annotations
 import re
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import libcst as cst
 
-from orchestrator.agents.codemod import (
-    Files,
-    decline,
+from orchestrator.agents.codemod import Files, decline, failure_text, test_files
+from orchestrator.agents.syntax import (
     dotted,
-    failure_text,
     import_position,
     string_value,
-    test_files,
     with_import,
     with_string,
 )
@@ -78,7 +75,7 @@ class UuidType:
         )
 
 
-def is_fake_id(value: str | None) -> bool:
+def is_fake_id(value: str | None) -> TypeGuard[str]:
     """A short token that is not a UUID: what tests make up for ids."""
     if not value or not TOKEN.fullmatch(value):
         return False
@@ -113,8 +110,8 @@ class _Collect(cst.CSTVisitor):
         elif isinstance(value, cst.List | cst.Tuple):
             for element in value.elements:
                 self._id_value(element.value)
-        elif is_fake_id(string_value(value)):
-            self.seeds.add(string_value(value))
+        elif is_fake_id(text := string_value(value)):
+            self.seeds.add(text)
 
     def visit_Name(self, node: cst.Name) -> None:
         self.names.add(node.value)
@@ -180,6 +177,8 @@ class _Replace(cst.CSTTransformer):
 
     def leave_SimpleString(self, original: cst.SimpleString, updated: cst.SimpleString) -> Any:
         value = string_value(original)
+        if value is None:  # a bytes literal: never an id
+            return updated
         if id(original) in self.found.uuid_args:
             self.replaced.add(value)
             return with_string(updated, stable_uuid(value))

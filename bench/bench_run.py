@@ -19,6 +19,7 @@ the real verifier judges them with real pytest runs.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -30,14 +31,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from orchestrator.agents.base import CATEGORY_AGENT, SPECIALISTS
-
-from orchestrator import dispatch, gitops, integrate, isolation, runner, verify
+from orchestrator import categories, git, specialists
 from orchestrator.events import AgentUpdate, PlanReady
 from orchestrator.git import run_git
+from orchestrator.isolation import session as isolation
 from orchestrator.models import Proposal, WorkOrder
+from orchestrator.run import integrate, lanes, stages
+from orchestrator.run.context import RunOptions, new_session
 from orchestrator.run.session import run
-from orchestrator.run.stages import RunOptions, new_session
+from orchestrator.suite import runner
+from orchestrator.verify import verdict
 
 # category -> (module, the failing line, what the bench specialist replaces it with)
 BUGS: dict[str, tuple[str, str]] = {
@@ -123,16 +126,19 @@ class BenchFix:
 @contextmanager
 def bench_agents() -> Iterator[None]:
     """Route the four categories to BenchFix (in-process, like tests/test_run.py's doubles)."""
-    saved = dict(SPECIALISTS), dict(CATEGORY_AGENT)
-    SPECIALISTS[AGENT] = f"{__name__}:BenchFix"
-    CATEGORY_AGENT.update(dict.fromkeys(BUGS, AGENT))
+    saved = dict(specialists.SPECIALISTS), dict(categories.by_id)
+    specialists.SPECIALISTS[AGENT] = f"{__name__}:BenchFix"
+    for category in BUGS:
+        categories.by_id[category] = dataclasses.replace(
+            categories.spec(category), specialist=AGENT
+        )
     try:
         yield
     finally:
-        SPECIALISTS.clear()
-        SPECIALISTS.update(saved[0])
-        CATEGORY_AGENT.clear()
-        CATEGORY_AGENT.update(saved[1])
+        specialists.SPECIALISTS.clear()
+        specialists.SPECIALISTS.update(saved[0])
+        categories.by_id.clear()
+        categories.by_id.update(saved[1])
 
 
 class Recorder:
@@ -210,7 +216,7 @@ def instrumented(timers: Timers) -> Iterator[None]:
     """Time every pytest run (collections apart), every git command and every checkpoint write."""
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    def suite_key(spec, _emit=None, label: str = "suite") -> str:
+    def suite_key(spec, _emit=None, label: str = "suite", *_args, **_kwargs) -> str:
         return "pytest collect" if spec.collect_only else f"pytest {label.split()[0]}"
 
     def git_key(_cwd, *args, **_k) -> str:
@@ -219,8 +225,9 @@ def instrumented(timers: Timers) -> Iterator[None]:
             words = words[2:]
         return f"git {words[0]}" if words else "git"
 
-    patches = [(mod, "run_suite") for mod in (runner, verify, dispatch, integrate, isolation)]
-    patches += [(gitops, "run_git")]
+    users = (runner, verdict, lanes, integrate, isolation, stages)
+    patches = [(mod, "run_suite") for mod in users]
+    patches += [(git, "run_git")]
     patches += [(SqliteSaver, "put"), (SqliteSaver, "put_writes")]
     saved = [(owner, name, getattr(owner, name)) for owner, name in patches]
     suite = timers.timed(suite_key, runner.run_suite)

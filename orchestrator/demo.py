@@ -303,7 +303,7 @@ def build_demo(directory: Path | None = None) -> Path:
         import sqlalchemy  # noqa: F401
     except ImportError:
         raise UsageError(
-            "the demo needs SQLAlchemy: install with `pip install -e '.[dev]'`"
+            "the demo needs SQLAlchemy and pytest: install them with `pip install 'orchestrate[demo]'`"
         ) from None
     root = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="orchestrate-demo-"))
     repo = root / "shop"

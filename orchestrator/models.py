@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from orchestrator.contract import AGENT_FIELDS, CATEGORY_FIELDS, FAILURE_FIELDS
+
 Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed", "timeout"]
 Priority = Literal["critical", "high", "medium", "low"]
 Isolation = Literal["passes_alone", "fails_alone"]
@@ -160,9 +162,7 @@ class RunSpec(Model):
     shuffle_seed: int | None = None
     extra_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)  # added to the environment
-    pythonpath: list[str] = Field(
-        default_factory=list
-    )  # put first on sys.path (worktree shadowing)
+    pythonpath: list[str] = Field(default_factory=list)  # first on sys.path: the worktree shadows
     record_leaks: bool = False  # ask the plugin for per-test leaked state (isolation evidence)
     collect_only: bool = False
 
@@ -268,39 +268,8 @@ class TriageReport(Model):
             "repo": self.repo,
             "test_command": self.test_command,
             "baseline": self.baseline.model_dump(),
-            "failures": [
-                f.model_dump(
-                    include={
-                        "nodeid",
-                        "outcome",
-                        "category",
-                        "signature",
-                        "message",
-                        "file",
-                        "line",
-                        "isolation",
-                        "polluter",
-                        "duration_s",
-                    }
-                )
-                for f in self.failures
-            ],
-            "categories": [
-                c.model_dump(
-                    include={
-                        "id",
-                        "title",
-                        "count",
-                        "tests",
-                        "affected_files",
-                        "root_cause",
-                        "fix_strategy",
-                        "agent",
-                        "priority",
-                    }
-                )
-                for c in self.categories
-            ],
+            "failures": [f.model_dump(include=FAILURE_FIELDS) for f in self.failures],
+            "categories": [c.model_dump(include=CATEGORY_FIELDS) for c in self.categories],
             "slow_tests": [s.model_dump() for s in self.slow_tests],
         }
 
@@ -342,11 +311,9 @@ class Usage(Model):
     model: str | None = None
 
     def __add__(self, other: Usage) -> Usage:
+        tokens = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
         return Usage(
-            input_tokens=self.input_tokens + other.input_tokens,
-            output_tokens=self.output_tokens + other.output_tokens,
-            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
-            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            **{name: getattr(self, name) + getattr(other, name) for name in tokens},
             cost_usd=round(self.cost_usd + other.cost_usd, 6),
             model=self.model or other.model,
         )
@@ -389,19 +356,7 @@ class AgentResult(Model):
 
     def contract_json(self) -> dict:
         """The contract's fields, plus `usage` (tokens and cost; null when no model was used)."""
-        return self.model_dump(
-            include={
-                "agent",
-                "category",
-                "branch",
-                "status",
-                "fixed",
-                "regressions",
-                "files_changed",
-                "reason",
-                "usage",
-            }
-        )
+        return self.model_dump(include=AGENT_FIELDS)
 
 
 class RunReport(Model):
@@ -416,9 +371,7 @@ class RunReport(Model):
     base_commit: str = ""
     usage: Usage | None = None
     remaining: list[Category] = Field(default_factory=list)
-    left_for_model: list[str] = Field(
-        default_factory=list
-    )  # categories no offline agent could take
+    left_for_model: list[str] = Field(default_factory=list)  # no offline agent could take them
 
     def contract_json(self) -> dict:
         return {

@@ -69,8 +69,9 @@ def _top(counts: Counter[str], n: int = 5) -> str:
     return ", ".join(parts) + (f" and {more} more" if more > 0 else "")
 
 
-def _join(*parts: str) -> str:
-    return "; ".join(p for p in parts if p)
+def _join(*parts: str | int | Counter[str]) -> str:
+    """The texts joined; a part is a text or, as in `count and f"..."`, the falsy count left out."""
+    return "; ".join(p for p in parts if isinstance(p, str) and p)
 
 
 def _g1(m: re.Match) -> str:

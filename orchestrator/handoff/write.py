@@ -134,8 +134,8 @@ def _agents(state: HandoffState) -> list[str]:
             if r.usage
             else "no model"
         )
-        fixed = f"{len(r.fixed)}/{r.target}" if r.target else str(len(r.fixed))
-        cells = [r.agent, r.category, fixed, status, r.branch, files, usage]
+        fixed_cell = f"{len(r.fixed)}/{r.target}" if r.target else str(len(r.fixed))
+        cells = [r.agent, r.category, fixed_cell, status, r.branch, files, usage]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if state.usage:
         fixed = sum(len(r.fixed) for r in state.agents if r.merged)

@@ -14,7 +14,14 @@ from orchestrator.errors import UsageError
 from orchestrator.events import Emit, Stop, ignore
 from orchestrator.isolation.search import Search, solve
 from orchestrator.isolation.session import RESTART_MARKERS, Session, process_start
-from orchestrator.models import IsolationFinding, IsolationResult, RunSpec, SuiteRun, TestResult
+from orchestrator.models import (
+    Isolation,
+    IsolationFinding,
+    IsolationResult,
+    RunSpec,
+    SuiteRun,
+    TestResult,
+)
 
 
 def diagnose(
@@ -143,14 +150,14 @@ def _record_flaky(
             )
 
 
-def _alone_verdicts(session: Session, failing: list[str], still: list[str]) -> dict[str, str]:
+def _alone_verdicts(session: Session, failing: list[str], still: list[str]) -> dict[str, Isolation]:
     """Verdicts for tests that failed again among the failures, at most two runs plus a few alone.
 
     The first failing test ran alone already. For the others one reversed run swaps what ran
     before them: a test failing in both orders fails alone (unless two different failing tests
     each break it); one that passes reversed is run alone to decide.
     """
-    verdicts = {t: "fails_alone" for t in still}
+    verdicts: dict[str, Isolation] = {t: "fails_alone" for t in still}
     unsure = [t for t in still if t != failing[0]]
     if not unsure:
         return verdicts

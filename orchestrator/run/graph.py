@@ -64,8 +64,9 @@ def _fan_out(state: RunState) -> list[Send] | Literal["integrate"]:
     return [Send("agents", lane) for lane in state["lanes"]] or "integrate"
 
 
-def _agents(lane: Lane, runtime: Runtime[RunContext]) -> RunState:
-    return {"results": stages.agents(runtime.context, lane)}
+def _agents(state: Lane, runtime: Runtime[RunContext]) -> RunState:
+    """The state of this node is the lane its `Send` carries (LangGraph names the parameter)."""
+    return {"results": stages.agents(runtime.context, state)}
 
 
 def _integrate(state: RunState, runtime: Runtime[RunContext]) -> RunState:

@@ -17,7 +17,7 @@ from orchestrator.events import Log, PhaseStarted, PlanReady
 from orchestrator.git import run_git
 from orchestrator.handoff import HandoffView, staleness
 from orchestrator.isolation import diagnose as isolate
-from orchestrator.models import AgentResult, SuiteRun, TriageReport
+from orchestrator.models import AgentResult, TriageReport
 from orchestrator.run.context import RunContext
 from orchestrator.run.integrate import integrate
 from orchestrator.run.lanes import run_lane
@@ -203,7 +203,3 @@ def final_run(ctx: RunContext, rev: str | None) -> None:
     with checkout(ctx, rev, "final") as path:
         run = run_suite(in_worktree(ctx.spec, path), ctx.emit, "final", ctx.controls.stop)
     ctx.store.save("after", run)
-
-
-def after(ctx: RunContext) -> SuiteRun | None:
-    return ctx.store.get("after", SuiteRun)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import tempfile
@@ -341,7 +342,7 @@ def _check_start(spec: RunSpec, chunk: _Chunk, select: list[str] | None) -> None
     if chunk.collected is not None:
         if not chunk.collected and select is None and not chunk.results and not spec.collect_only:
             raise TargetError(
-                f"no tests collected in {spec.repo} with `{' '.join(spec.command)}`: check the path, --ignore options and pytest's testpaths"
+                f"no tests collected in {spec.repo} with `{shlex.join(spec.command)}`: check the path, --ignore options and pytest's testpaths"
             )
         return
     tail = chunk.output_tail
@@ -359,7 +360,7 @@ def _check_start(spec: RunSpec, chunk: _Chunk, select: list[str] | None) -> None
         )
     if not chunk.results:
         raise TargetError(
-            f"the test command `{' '.join(spec.command)}` failed before running any test (exit code {chunk.exit_code}): {_last_line(tail)}"
+            f"the test command `{shlex.join(spec.command)}` failed before running any test (exit code {chunk.exit_code}): {_last_line(tail)}"
         )
 
 

@@ -39,9 +39,6 @@ _NORMALISERS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
-# --- signatures ------------------------------------------------------------------------------
-
-
 @lru_cache(maxsize=16384)
 def is_repo_path(path: str) -> bool:
     """Frames inside the repo are recorded relative (stdlib, site-packages absolute), but a

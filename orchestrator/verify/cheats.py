@@ -13,6 +13,7 @@ import shlex
 import tomllib
 from collections import Counter
 from pathlib import PurePosixPath
+from typing import TypeGuard
 
 CONFIG_FILES = ("pytest.ini", "setup.cfg", "tox.ini", "pyproject.toml")
 
@@ -124,7 +125,7 @@ def _markers(source: str, options: bool) -> list[tuple[str, str, int, str]]:
     return found
 
 
-def _is_hiding_option(value: object) -> bool:
+def _is_hiding_option(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and value.split("=")[0] in _HIDING_OPTIONS
 
 

@@ -1,2 +1,3 @@
-"""Viewers: the plain log (plain.py) and the terminal UI (tui.py) render the event stream; neither
-holds domain logic, and the core never imports them."""
+"""Viewers: the plain log (plain.py) and the terminal UI (tui.py, its text in panels.py) both fold
+the event stream into one `RunProgress` (progress.py) and render it; the triage table (triage.py)
+renders a report. No domain logic here, and the core never imports this package."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from typing import TextIO
 
 from orchestrator.events import (
@@ -19,24 +18,17 @@ from orchestrator.events import (
     TestFinished,
     _Event,
 )
-from orchestrator.models import FAILING, Counts
-
-
-def fmt_counts(counts: Counts) -> str:
-    """`1200/1300 passed (92.3%)`: the one way both viewers show a pass rate."""
-    return f"{counts.passed}/{counts.total} passed ({counts.pass_rate:.1%})"
-
-
-def fmt_breakdown(counts: Counts) -> str:
-    """`1300 tests: 1200 passed, 80 failed, 10 errors, 10 skipped in 93.2s`."""
-    return (
-        f"{counts.total} tests: {counts.passed} passed, {counts.failed} failed, "
-        f"{counts.errors} errors, {counts.skipped} skipped in {counts.duration_s:.1f}s"
-    )
-
-
-def clock_time(at: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(at))
+from orchestrator.models import FAILING
+from orchestrator.view.progress import (
+    RunProgress,
+    clock_time,
+    fmt_breakdown,
+    fmt_counts,
+    fmt_list,
+    fmt_phase,
+    fmt_remaining,
+    fmt_status,
+)
 
 
 class PlainLog:
@@ -54,13 +46,12 @@ class PlainLog:
         self._progress_step = progress_step
         self._progress_min = progress_min
         self._lock = threading.Lock()
-        self._totals: dict[str, int | None] = {}  # suite label -> expected tests
-        self._done: dict[str, int] = {}  # suite label -> finished tests
-        self._failing: dict[str, int] = {}  # suite label -> failing tests so far
-        self._agents: dict[str, tuple[str, int]] = {}  # category -> (status, attempt)
+        self._progress = RunProgress()
 
     def __call__(self, event: _Event) -> None:
         with self._lock:
+            if not self._progress.apply(event):
+                return  # no news: an agent's status repeated
             lines = self._lines(event)
             if not lines:
                 return
@@ -76,12 +67,8 @@ class PlainLog:
                 model = f", model {event.model}" if event.model else ""
                 return [f"run {event.session}: {event.repo} at {event.base_commit[:10]}{model}"]
             case PhaseStarted():
-                detail = f": {event.detail}" if event.detail else ""
-                return [f"== {event.phase}{detail}"]
+                return [f"== {fmt_phase(event)}"]
             case SuiteStarted():
-                self._totals[event.label] = event.total
-                self._done[event.label] = 0
-                self._failing[event.label] = 0
                 size = f"{event.total} tests" if event.total is not None else "started"
                 return [f"suite {event.label}: {size}"]
             case TestFinished():
@@ -94,7 +81,7 @@ class PlainLog:
                     lines.append(f"  {c.id:<20} {c.count:>5}  {c.priority:<8}  {c.agent or '-'}")
                 return lines
             case AgentUpdate():
-                return self._agent_lines(event)
+                return [_agent_line(event)]
             case Log():
                 return [f"{event.level}: {event.message}"]
             case RunFinished():
@@ -102,47 +89,39 @@ class PlainLog:
         return []
 
     def _test_lines(self, event: TestFinished) -> list[str]:
-        label = event.label
-        done = self._done.get(label, 0) + 1
-        self._done[label] = done
         lines = []
         if event.outcome in FAILING:
-            self._failing[label] = self._failing.get(label, 0) + 1
-            lines.append(f"  {event.outcome.upper()} {event.nodeid} ({label})")
-        total = self._totals.get(label)
-        if total and total >= self._progress_min:
-            step = self._progress_step
+            lines.append(f"  {event.outcome.upper()} {event.nodeid} ({event.label})")
+        suite = self._progress.suites.get(event.label)
+        if suite and suite.total and suite.total >= self._progress_min:
+            done, total, step = suite.done, suite.total, self._progress_step
             if done * 100 // total // step > (done - 1) * 100 // total // step:
-                failing = self._failing.get(label, 0)
                 lines.append(
-                    f"suite {label}: {done}/{total} ({done * 100 // total}%), {failing} failing"
+                    f"suite {suite.label}: {done}/{total} ({done * 100 // total}%), "
+                    f"{suite.failed} failing"
                 )
         return lines
 
-    def _agent_lines(self, event: AgentUpdate) -> list[str]:
-        state = (event.status, event.attempt)
-        if self._agents.get(event.category) == state:
-            return []
-        self._agents[event.category] = state
-        line = f"agent {event.category} ({event.agent}): {event.status.replace('_', ' ')}"
-        if event.attempt:
-            line += f", attempt {event.attempt}"
-        if event.target:
-            line += f", fixed {event.fixed}/{event.target}"
-        if event.branch:
-            line += f" [{event.branch}]"
-        if event.reason:
-            line += f": {event.reason}"
-        return [line]
+
+def _agent_line(update: AgentUpdate) -> str:
+    line = f"agent {update.category} ({update.agent}): {fmt_status(update.status)}"
+    if update.attempt:
+        line += f", attempt {update.attempt}"
+    if update.target:
+        line += f", fixed {update.fixed}/{update.target}"
+    if update.branch:
+        line += f" [{update.branch}]"
+    if update.reason:
+        line += f": {update.reason}"
+    return line
 
 
 def _finished_lines(event: RunFinished) -> list[str]:
-    remaining = ", ".join(f"{c.id} ({c.count})" for c in event.remaining) or "nothing"
     lines = [
         f"finished: {fmt_counts(event.before)} -> {fmt_counts(event.after)}",
-        f"merged: {', '.join(event.merged) or 'nothing'}",
+        f"merged: {fmt_list(event.merged)}",
     ]
     if event.integration_branch:
         lines.append(f"integration branch: {event.integration_branch}")
-    lines += [f"remaining: {remaining}", f"handoff: {event.handoff}"]
+    lines += [f"remaining: {fmt_remaining(event.remaining)}", f"handoff: {event.handoff}"]
     return lines

@@ -8,18 +8,15 @@ from rich.text import Text
 
 from orchestrator.models import TriageReport
 from orchestrator.triage.signature import trim as _trim
+from orchestrator.view.progress import fmt_breakdown
 
 _PRIORITY_STYLE = {"critical": "bold red", "high": "yellow", "medium": "cyan", "low": "dim"}
 
 
 def render_table(report: TriageReport) -> RenderableType:
     """The readable triage: counts, a compact table of categories, then each category's story."""
-    b = report.baseline
-    counts = Text(
-        f"{b.total} tests: {b.passed} passed, {b.failed} failed, {b.errors} errors, "
-        f"{b.skipped} skipped in {b.duration_s:.1f}s"
-        + (f"; {len(report.flaky)} flaky" if report.flaky else "")
-    )
+    flaky = f"; {len(report.flaky)} flaky" if report.flaky else ""
+    counts = Text(fmt_breakdown(report.baseline) + flaky)
     table = Table(title="Failure categories")
     table.add_column("category", no_wrap=True)
     table.add_column("tests", justify="right")

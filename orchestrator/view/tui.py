@@ -10,8 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 from rich.text import Text
 from textual import on
@@ -31,20 +29,16 @@ from orchestrator.events import (
     PhaseStarted,
     PlanReady,
     RunFinished,
-    RunStarted,
     SuiteFinished,
-    SuiteStarted,
     TestFinished,
     TestStarted,
     _Event,
 )
-from orchestrator.models import FAILING, Counts, Usage
-from orchestrator.view.plain import clock_time, fmt_counts
+from orchestrator.view import panels
+from orchestrator.view.progress import RunProgress, clock_time, fmt_counts, fmt_phase, fmt_status
 
 Work = Callable[[Emit, Controls], object]
 
-BEFORE_LABEL = "baseline"  # the suite run whose counts are "before"
-NOW_LABEL = "final"  # the whole-suite run on the integration branch
 ACTIVE = frozenset({"queued", "proposing", "verifying"})  # agent states a cancel can still reach
 LEVEL_STYLE = {"info": "", "warning": "warning", "error": "error"}  # theme variable names
 
@@ -69,16 +63,6 @@ class _WorkDone(Message):
         super().__init__()
         self.result = result
         self.error = error
-
-
-@dataclass
-class _Suite:
-    label: str
-    total: int | None
-    done: int = 0
-    passed: int = 0
-    failed: int = 0
-    current: str = ""
 
 
 class HelpScreen(ModalScreen[None]):
@@ -153,16 +137,7 @@ class OrchestrateApp(App[object]):
         self._inbox_lock = threading.Lock()
         self._working = False
         self._stopping = False
-        self._run: RunStarted | None = None
-        self._phase: PhaseStarted | None = None
-        self._suites: dict[str, _Suite] = {}  # running suites, in start order
-        self._before: Counts | None = None
-        self._now: Counts | None = None
-        self._finished: RunFinished | None = None
-        self._agents: dict[str, AgentUpdate] = {}  # category -> latest update
-        self._diffs: dict[str, str] = {}  # category -> latest diff
-        self._outputs: dict[str, str] = {}  # category -> latest verification output
-        self._usage: dict[str, Usage] = {}  # category -> the agent's usage so far
+        self._progress = RunProgress()  # everything shown of the run; widgets render from it
 
     # --- layout ----------------------------------------------------------------------------
 
@@ -257,87 +232,28 @@ class OrchestrateApp(App[object]):
             self._refresh()
 
     def _apply(self, event: _Event) -> None:
+        """Fold the event in, then update what `_refresh` does not redraw: log, tables, summary."""
+        news = self._progress.apply(event)
         match event:
-            case RunStarted():
-                self._run = event
             case PhaseStarted():
-                self._phase = event
-                detail = f": {event.detail}" if event.detail else ""
-                self._write_log(f"{event.phase}{detail}", "accent", event.at)
-            case SuiteStarted():
-                self._suites[event.label] = _Suite(event.label, event.total)
-            case TestStarted():
-                if suite := self._suites.get(event.label):
-                    suite.current = event.nodeid
-            case TestFinished():
-                if suite := self._suites.get(event.label):
-                    suite.done += 1
-                    suite.passed += event.outcome in ("passed", "xpassed")
-                    suite.failed += event.outcome in FAILING
+                self._write_log(fmt_phase(event), "accent", event.at)
             case SuiteFinished():
-                self._suites.pop(event.label, None)
-                if event.label == BEFORE_LABEL and self._before is None:
-                    self._before = event.counts
-                elif event.label == NOW_LABEL:
-                    self._now = event.counts
                 self._write_log(f"suite {event.label}: {fmt_counts(event.counts)}", at=event.at)
             case PlanReady():
-                self._show_plan(event)
+                self._show_plan()
+                self._write_log(f"plan: {len(event.categories)} categories", at=event.at)
             case AgentUpdate():
-                self._update_agent(event)
+                self._show_agent(event.category)
+                if news and event.status != "queued":
+                    reason = f": {event.reason}" if event.reason else ""
+                    style = "error" if event.status in ("rejected", "error") else ""
+                    self._write_log(
+                        f"{event.category}: {fmt_status(event.status)}{reason}", style, event.at
+                    )
             case Log():
                 self._write_log(event.message, LEVEL_STYLE[event.level], event.at)
             case RunFinished():
-                self._finished = event
-                self._before, self._now = event.before, event.after
-                self._suites.clear()
                 self._show_summary()
-
-    def _show_plan(self, event: PlanReady) -> None:
-        plan = self.query_one("#plan", DataTable)
-        plan.clear()
-        for c in event.categories:
-            plan.add_row(
-                Text(c.id), c.count, c.priority, Text(c.agent or "-"), Text(c.title), key=c.id
-            )
-        self._write_log(f"plan: {len(event.categories)} categories", at=event.at)
-
-    def _update_agent(self, event: AgentUpdate) -> None:
-        previous = self._agents.get(event.category)
-        self._agents[event.category] = event
-        if event.diff is not None:
-            self._diffs[event.category] = event.diff
-        if event.verify_output is not None:
-            self._outputs[event.category] = event.verify_output
-        if event.usage is not None:
-            self._usage[event.category] = event.usage
-        fixed = f"{event.fixed}/{event.target}" if event.target else ""
-        cells = {
-            "category": Text(event.category),
-            "agent": Text(event.agent),
-            "status": status_text(event.status),
-            "attempt": event.attempt or "",
-            "fixed": fixed,
-            "branch": Text(event.branch),
-        }
-        agents = self.query_one("#agents", DataTable)
-        if previous is None:
-            agents.add_row(*cells.values(), key=event.category)
-        else:
-            for column, value in cells.items():
-                agents.update_cell(event.category, column, value, update_width=True)
-        changed = previous is None or (previous.status, previous.attempt) != (
-            event.status,
-            event.attempt,
-        )
-        if changed and event.status != "queued":
-            reason = f": {event.reason}" if event.reason else ""
-            style = "error" if event.status in ("rejected", "error") else ""
-            self._write_log(
-                f"{event.category}: {status_text(event.status)}{reason}", style, event.at
-            )
-        if self._detail_shown() and self._selected() == event.category:
-            self._show_detail()
 
     # --- views -------------------------------------------------------------------------------
 
@@ -346,77 +262,55 @@ class OrchestrateApp(App[object]):
         self._show_status()
         self._show_suite()
 
+    def _show_plan(self) -> None:
+        plan = self.query_one("#plan", DataTable)
+        plan.clear()
+        for c in self._progress.categories:
+            plan.add_row(
+                Text(c.id), c.count, c.priority, Text(c.agent or "-"), Text(c.title), key=c.id
+            )
+
+    def _show_agent(self, category: str) -> None:
+        update = self._progress.agents[category].update
+        cells = {
+            "category": Text(update.category),
+            "agent": Text(update.agent),
+            "status": fmt_status(update.status),
+            "attempt": update.attempt or "",
+            "fixed": f"{update.fixed}/{update.target}" if update.target else "",
+            "branch": Text(update.branch),
+        }
+        agents = self.query_one("#agents", DataTable)
+        if category in agents.rows:
+            for column, value in cells.items():
+                agents.update_cell(category, column, value, update_width=True)
+        else:
+            agents.add_row(*cells.values(), key=category)
+        if self._detail_shown() and self._selected() == category:
+            self._show_detail()
+
     def _show_header(self) -> None:
-        parts: list[str | tuple[str, str]] = [("orchestrate", "bold")]
-        if self._run is not None:
-            end = self._finished.at if self._finished else self._clock()
-            parts += [
-                f"  {Path(self._run.repo).name}",
-                f" · {self._run.session}",
-                f" · {self._run.base_commit[:8]}",
-                f" · {elapsed(end - self._run.at)}",
-            ]
-        usage = sum(self._usage.values(), Usage())
-        model = (self._run.model if self._run else None) or usage.model
-        if model:
-            parts.append(f" · {model}")
-        if self._usage:
-            parts.append(f" ${usage.cost_usd:.2f}")
-        if self._stopping:
-            parts.append(("  stopping…", "bold $warning"))
-        self.query_one("#header", Static).update(Content.assemble(*parts))
+        content = panels.header(self._progress, self._clock(), self._stopping)
+        self.query_one("#header", Static).update(content)
 
     def _show_status(self) -> None:
-        parts: list[str | tuple[str, str]] = []
-        if self._finished is not None:
-            parts.append(("finished", "bold $success"))
-        elif self._phase is not None:
-            detail = f": {self._phase.detail}" if self._phase.detail else ""
-            parts.append(f"{self._phase.phase}{detail}")
-        if self._before is not None:
-            now = f"{self._now.pass_rate:.1%}" if self._now else "…"
-            parts.append(f"   pass rate {self._before.pass_rate:.1%} → {now}")
-        self.query_one("#status", Static).update(Content.assemble(*parts))
+        self.query_one("#status", Static).update(panels.status(self._progress))
 
     def _show_suite(self) -> None:
-        box = self.query_one("#suite")
-        box.set_class(bool(self._suites), "running")
-        if not self._suites:
+        suites = self._progress.suites
+        self.query_one("#suite").set_class(bool(suites), "running")
+        if not suites:
             return
-        suite = list(self._suites.values())[-1]
-        more = f" (+{len(self._suites) - 1} more)" if len(self._suites) > 1 else ""
+        suite = list(suites.values())[-1]
+        more = f" (+{len(suites) - 1} more)" if len(suites) > 1 else ""
         self.query_one("#suite-label", Static).update(Content(f"{suite.label}{more}"))
         self.query_one("#suite-bar", ProgressBar).update(total=suite.total, progress=suite.done)
-        of = f"/{suite.total}" if suite.total is not None else ""
-        counts = Content.assemble(
-            f"{suite.done}{of} tests  ",
-            (f"{suite.passed} passed", "$success"),
-            "  ",
-            (f"{suite.failed} failing", "$error" if suite.failed else ""),
-        )
-        self.query_one("#suite-counts", Static).update(counts)
+        self.query_one("#suite-counts", Static).update(panels.suite_counts(suite))
         self.query_one("#suite-now", Static).update(Content(f"now: {suite.current}"))
 
     def _show_summary(self) -> None:
-        lines: list[Content] = []
-        if self._finished is not None:
-            done = self._finished
-            remaining = ", ".join(f"{c.id} ({c.count})" for c in done.remaining) or "nothing"
-            lines += [
-                Content(f"Pass rate: {fmt_counts(done.before)} → {fmt_counts(done.after)}"),
-                Content(f"Merged: {', '.join(done.merged) or 'nothing'}"),
-            ]
-            if done.integration_branch:
-                lines.append(Content(f"Integration branch: {done.integration_branch}"))
-            lines += [Content(f"Left: {remaining}"), Content(f"Handoff: {done.handoff}")]
-        if self.error is not None:
-            lines.append(Content.styled(f"Run failed: {self.error}", "bold $error"))
-        elif self._finished is None and not self._working:
-            lines.append(Content("The run ended without a result."))
-        if not self._working:
-            lines.append(Content.styled("Press q to leave.", "$text-muted"))
         summary = self.query_one("#summary", Static)
-        summary.update(Content("\n").join(lines))
+        summary.update(panels.summary(self._progress, self.error, self._working))
         summary.add_class("shown")
         self.query_one("#plan").display = False
 
@@ -426,19 +320,7 @@ class OrchestrateApp(App[object]):
         if category is None:
             body.update(Content("No agent selected."))
             return
-        event = self._agents[category]
-        parts: list[str | tuple[str, str]] = [
-            (category, "bold"),
-            f" ({event.agent}): {status_text(event.status)}\n",
-        ]
-        if event.reason:
-            parts.append(f"{event.reason}\n")
-        parts.append(("\ndiff\n", "bold"))
-        for line in (self._diffs.get(category) or "(no diff yet)").splitlines():
-            parts.append((f"{line}\n", diff_style(line)))
-        parts.append(("\nverification\n", "bold"))
-        parts.append(self._outputs.get(category) or "(not verified yet)")
-        body.update(Content.assemble(*parts))
+        body.update(panels.detail(category, self._progress.agents[category]))
         self.query_one("#bottom").border_title = f"Agent {category}"
 
     def _write_log(self, message: str, style: str = "", at: float | None = None) -> None:
@@ -496,7 +378,7 @@ class OrchestrateApp(App[object]):
 
     def action_cancel_agent(self) -> None:
         category = self._selected()
-        if category is None or self._agents[category].status not in ACTIVE:
+        if category is None or self._progress.agents[category].update.status not in ACTIVE:
             self.notify("No running agent selected.", severity="warning")
             return
         self.controls.cancel(category)
@@ -505,24 +387,3 @@ class OrchestrateApp(App[object]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
-
-
-def status_text(status: str) -> str:
-    return status.replace("_", " ")
-
-
-def diff_style(line: str) -> str:
-    if line.startswith(("+++", "---")):
-        return "bold"
-    if line.startswith("+"):
-        return "$success"
-    if line.startswith("-"):
-        return "$error"
-    if line.startswith("@@"):
-        return "$accent"
-    return ""
-
-
-def elapsed(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

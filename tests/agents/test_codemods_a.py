@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from orchestrator.agents.api_conflict import ApiConflict
-from orchestrator.agents.codemod import Files, OutsideWorktree, module_name, with_import
+from orchestrator.agents.codemod import Files, OutsideWorktree, module_name
 from orchestrator.agents.db_schema import DbSchema
 from orchestrator.agents.llm import prompt_text
 from orchestrator.agents.model_defaults import ModelDefaults
+from orchestrator.agents.syntax import with_import
 from orchestrator.agents.uuid_type import UuidType, stable_uuid
 from orchestrator.models import Failure, WorkOrder
 from orchestrator.specialists import load_specialist

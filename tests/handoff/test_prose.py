@@ -207,3 +207,51 @@ def test_hostile_files_are_usage_errors(tmp_path: Path, content: bytes, message:
     with pytest.raises(UsageError, match=message) as info:
         read_handoff(path)
     assert "\n" not in str(info.value)
+
+
+def test_setext_headings_are_headings() -> None:
+    view = parse_handoff(
+        "Remaining failures\n==================\n\n### 1. Strange things\n"
+        "**Pattern**: `Called 0 times`\n\n"
+        "Slow tests\n----------\n- `tests/test_slow.py` hangs\n"
+    )
+    assert [(c.title, c.category) for c in view.categories] == [
+        ("Strange things", "mock_not_called")  # found under the setext "Remaining failures"
+    ]
+    assert view.slow_tests == ["tests/test_slow.py"]
+
+
+def test_fence_inside_a_block_quote_is_code() -> None:
+    view = parse_handoff(
+        "## Full suite\n> Run it like this:\n>\n"
+        "> ```bash\n> pytest tests --ignore=tests/slow.py  # the usual run\n> ```\n"
+    )
+    assert view.commands == ["pytest tests --ignore=tests/slow.py"]
+    assert view.test_command == "pytest tests --ignore=tests/slow.py"
+    assert view.ignores == ["tests/slow.py"] and view.warnings == []
+
+
+def test_fence_inside_a_list_in_a_block_quote_is_code() -> None:
+    view = parse_handoff("## Full suite\n> - Run:\n>   ```sh\n>   pytest tests -x\n>   ```\n")
+    assert view.test_command == "pytest tests -x"
+
+
+def test_indented_code_starting_with_hash_is_not_a_heading() -> None:
+    view = parse_handoff(
+        "## Remaining failures\n### 1. Strange things (2 failures)\nRun:\n\n"
+        "    # not a heading\n    pytest tests/test_a.py::test_b\n\n"
+        "Also `tests/test_c.py::test_d`.\n"
+    )
+    assert [(c.title, c.count, c.tests) for c in view.categories] == [
+        ("Strange things", 2, ["tests/test_a.py::test_b", "tests/test_c.py::test_d"])
+    ]
+    assert view.commands == ["pytest tests/test_a.py::test_b"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Maß–Zahl", "Grüße – „zitiert“ “quoted” ½ ﬁ ｗｉｄｅ", "## ✅ done\r\nnaïve café\n"],
+)
+def test_correct_utf8_is_kept_byte_for_byte(text: str) -> None:
+    assert decode(text.encode()).encode() == text.encode()
+    assert decode(b"\xef\xbb\xbf" + text.encode()) == text  # a BOM is dropped, nothing else

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from orchestrator.errors import Cancelled
 from orchestrator.events import SuiteFinished, SuiteStarted, TestFinished, TestStarted
 from orchestrator.models import RunSpec
 from orchestrator.suite.config import load_config, resolve_command, run_spec
@@ -489,3 +491,76 @@ def test_secrets_in_failure_messages_and_leaks_are_redacted(make_repo, monkeypat
     text = run.model_dump_json()
     assert "sk-live-0123456789" not in text
     assert "[redacted]" in text
+
+
+# --- what outlives a run -----------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie waiting for its reaper."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _pid_from(path: Path, timeout_s: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists() or not path.read_text().strip():
+        assert time.monotonic() < deadline, f"{path} never written"
+        time.sleep(0.02)
+    return int(path.read_text())
+
+
+def test_a_server_a_test_started_dies_with_the_run(make_repo, tmp_path: Path) -> None:
+    pidfile = tmp_path / "server.pid"
+    repo = make_repo(
+        {
+            "tests/test_server.py": f"""
+                import subprocess
+                import sys
+
+
+                def test_starts_a_server():
+                    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+                    open({str(pidfile)!r}, "w").write(str(server.pid))
+            """
+        }
+    )
+    run = run_suite(spec_for(repo))
+    assert outcomes(run) == {"tests/test_server.py::test_starts_a_server": "passed"}
+    pid = _pid_from(pidfile)
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), "the test's server outlived pytest"
+
+
+def test_the_stop_token_kills_the_running_test_at_once(make_repo, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    repo = make_repo(
+        {
+            "tests/test_slow.py": f"""
+                import time
+
+
+                def test_slow():
+                    open({str(started)!r}, "w").write("yes")
+                    time.sleep(60)
+            """
+        }
+    )
+    stop = threading.Event()
+
+    def stop_once_started() -> None:
+        deadline = time.monotonic() + 20
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        stop.set()
+
+    threading.Thread(target=stop_once_started, daemon=True).start()
+    began = time.monotonic()
+    with pytest.raises(Cancelled):
+        run_suite(spec_for(repo), stop=stop)
+    assert time.monotonic() - began < 15  # well inside the test's 60 s sleep

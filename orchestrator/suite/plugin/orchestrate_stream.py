@@ -268,7 +268,7 @@ class _LeakTracker:
 
 def _is_repo_file(path: str | None, root: str) -> bool:
     return (
-        bool(path)
+        path is not None
         and path.startswith(root + os.sep)
         and "site-packages" not in path
         and (os.sep + "." not in path[len(root) :])
