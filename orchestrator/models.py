@@ -5,6 +5,7 @@ Field names of the models that appear in `../shared/spec/contract.md` keep the c
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Sequence
 from typing import Literal
@@ -119,6 +120,59 @@ class Counts(Model):
         return self.passed / self.total if self.total else 0.0
 
 
+class PackageChange(Model):
+    """A dependency whose version moved since the last known-good state."""
+
+    name: str
+    old: str | None = None  # None: newly added
+    new: str | None = None  # None: removed
+    source: str = ""  # where it was seen, e.g. "requirements.txt since 1a2b3c4" or "the last handoff"
+
+    def describe(self) -> str:
+        if self.old is None:
+            return f"{self.name} {self.new} added ({self.source})"
+        if self.new is None:
+            return f"{self.name} {self.old} removed ({self.source})"
+        return f"{self.name} {self.old} -> {self.new} ({self.source})"
+
+
+class Environment(Model):
+    """What the target's own interpreter has installed, and what changed since it last passed."""
+
+    python: str = ""
+    packages: dict[str, str] = Field(default_factory=dict)  # distribution -> version
+    modules: dict[str, str] = Field(default_factory=dict)  # top-level module -> its distribution
+    changes: list[PackageChange] = Field(default_factory=list)
+
+    def distribution(self, module: str) -> str:
+        """The distribution that provides an importable top-level module (`yaml` -> `PyYAML`)."""
+        top = module.split(".", 1)[0]
+        if top in self.modules:
+            return self.modules[top]
+        wanted = _canonical(top)
+        return next((name for name in self.packages if _canonical(name) == wanted), top)
+
+    def version(self, name: str) -> str | None:
+        wanted = _canonical(name)
+        return next((v for n, v in self.packages.items() if _canonical(n) == wanted), None)
+
+    def change(self, name: str) -> PackageChange | None:
+        wanted = _canonical(name)
+        return next((c for c in self.changes if _canonical(c.name) == wanted), None)
+
+    def describe(self, name: str) -> str:
+        """'SQLAlchemy 2.1.9 installed (1.4.54 -> 2.1.9 in requirements.txt since 1a2b3c4)'."""
+        version = self.version(name)
+        change = self.change(name)
+        installed = f"{name} {version} installed" if version else f"{name} (version not seen)"
+        return f"{installed} ({change.describe()})" if change else installed
+
+
+def _canonical(name: str) -> str:
+    """PEP 503: `SQLAlchemy`, `sqlalchemy` and `Sql_Alchemy` are one distribution."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 class SuiteRun(Model):
     """One whole-suite (or subset) run, results in execution order."""
 
@@ -129,6 +183,7 @@ class SuiteRun(Model):
     duration_s: float = 0.0
     restarts: int = 0  # times the suite was resumed after a hang or a crash
     shuffle_seed: int | None = None
+    environment: Environment | None = None  # whole-suite runs: what the interpreter had installed
 
     def counts(self) -> Counts:
         c = Counts(total=len(self.results), duration_s=round(self.duration_s, 3))
@@ -215,6 +270,13 @@ class Category(Model):
     # extensions
     pattern: str = ""  # a real message from one of the failures
     signatures: list[str] = Field(default_factory=list)
+    # One plan item of the category: its id, or `id-<cause>` when the category's failures have
+    # different causes (two packages, two contract changes, two unknown signatures).
+    item: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.item or self.id
 
 
 class SlowTest(Model):
@@ -261,9 +323,10 @@ class TriageReport(Model):
     flaky: list[str] = Field(default_factory=list)
     isolation: list[IsolationFinding] = Field(default_factory=list)
     shuffle_seed: int | None = None
+    environment: Environment | None = None
 
     def contract_json(self) -> dict:
-        """Exactly the contract's object (extensions left out)."""
+        """The contract's object, plus `environment` (our extension; null when not seen)."""
         return {
             "repo": self.repo,
             "test_command": self.test_command,
@@ -271,6 +334,7 @@ class TriageReport(Model):
             "failures": [f.model_dump(include=FAILURE_FIELDS) for f in self.failures],
             "categories": [c.model_dump(include=CATEGORY_FIELDS) for c in self.categories],
             "slow_tests": [s.model_dump() for s in self.slow_tests],
+            "environment": self.environment.model_dump() if self.environment else None,
         }
 
 
@@ -292,6 +356,13 @@ class WorkOrder(Model):
     failures: list[Failure] = Field(default_factory=list)
     findings: list[IsolationFinding] = Field(default_factory=list)
     notes: str = ""  # from the last handoff
+    item: str = ""  # the category's plan item (`Category.item`) when it has several
+    environment: Environment | None = None  # the packages involved, for specialists and the model
+
+    @property
+    def key(self) -> str:
+        """The order's name in branches, lanes and events: its item, else its category."""
+        return self.item or self.category
 
 
 class Proposal(Model):
@@ -346,6 +417,7 @@ class AgentResult(Model):
     files_changed: list[str] = Field(default_factory=list)
     reason: str | None = None
     # extensions
+    item: str = ""  # the work order's key when the category was split into several items
     target: int = 0
     attempts: int = 0
     explanation: str = ""

@@ -68,5 +68,5 @@ def message_text(result: TestResult) -> str:
         )
     message = (message or "").split("[SQL:", 1)[0]  # SQLAlchemy's statement and parameters
     exc = short_exc(result.exc_type)
-    text = f"{exc}: {message}" if exc else message
+    text = f"{exc}: {message}" if exc and not message.startswith(f"{exc}:") else message
     return text[:MAX_TEXT]

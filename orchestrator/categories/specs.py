@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from orchestrator.categories import explain
+from orchestrator.categories import explain, upgrade
 from orchestrator.categories.explain import FailureGroup
 from orchestrator.categories.rules import Rule, http_status, is_collection_error
-from orchestrator.models import Priority
+from orchestrator.models import Environment, Failure, Priority, TestResult
 
 FixLives = Literal["source", "tests", "either"]
 
@@ -40,6 +40,9 @@ class CategorySpec:
     # files (SWE-bench style); "tests" or "either": test edits are only reported.
     fix_lives: FixLives = "either"
     keywords: str = ""  # a regex: what a person's handoff calls it (pattern, title, cause)
+    # The cause inside the category, when its failures can have several that need different
+    # fixes (two upgraded packages): each cause becomes its own plan item. None: one item.
+    cause: Callable[[TestResult, Failure, Environment | None], str] | None = None
 
 
 CATEGORIES: tuple[CategorySpec, ...] = (
@@ -54,13 +57,44 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         keywords=r"timeout|timed out|\bhang",
     ),
     CategorySpec(
+        "test_framework_contract",
+        "Test framework contract changes",
+        "pytest or a plugin changed what it calls or accepts (an upgrade of the test stack)",
+        "adapt the tests to the installed pytest and plugins",
+        "high",
+        Rule(patterns=upgrade.CONTRACT_PATTERNS),  # and nose-style setup, seen in the test files
+        upgrade.test_framework_contract,
+        specialist="test_framework_contract",
+        fix_lives="tests",
+        keywords=r"nose|setup_method|pytest\.warns\(None\)|event_loop fixture|pytest 8|contract",
+        cause=lambda r, f, env: upgrade.contract_of(r).key,
+    ),
+    CategorySpec(
+        "dependency_upgrade",
+        "Dependency upgrade breakage",
+        "an API the code uses was removed or renamed by an upgrade of an installed package",
+        "migrate the calls to the new API (the package's migration tool where it has one), or pin "
+        "the old version",
+        "critical",
+        Rule(
+            patterns=upgrade.UPGRADE_PATTERNS,
+            exc_types=upgrade.UPGRADE_EXC_TYPES,
+            predicate=upgrade.raised_in_installed_package,
+        ),
+        upgrade.dependency_upgrade,
+        specialist="dependency_upgrade",
+        fix_lives="either",
+        keywords=r"upgrade|removed in|migrat|deprecat|numpy 2|sqlalchemy 2|pydantic v2",
+        cause=lambda r, f, env: upgrade.package_of(r, env),
+    ),
+    CategorySpec(
         "collection_error",
         "Collection errors",
         "renamed or removed names",
         "fix imports",
         "critical",
         Rule(predicate=is_collection_error),
-        explain.collection_error,
+        upgrade.collection_error,
         keywords=r"importerror|modulenotfound|syntaxerror|collection error",
     ),
     CategorySpec(
@@ -305,5 +339,6 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         "read the tracebacks; fix case by case",
         "low",
         None,
+        cause=lambda r, f, env: f.signature,  # unrelated failures are unrelated plan items
     ),
 )
