@@ -215,6 +215,7 @@ class RunSpec(Model):
     timeout_s: float = 60.0  # per test
     select: list[str] | None = None  # run exactly these node ids, in this order
     shuffle_seed: int | None = None
+    order: list[str] | None = None  # run these first, in this order (a replayed order)
     extra_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)  # added to the environment
     pythonpath: list[str] = Field(default_factory=list)  # first on sys.path: the worktree shadows

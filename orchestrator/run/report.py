@@ -92,6 +92,7 @@ def handoff_state(
         ],
         interrupted=interrupted is not None,
         interrupted_reason=interrupted,
+        environment=report.environment if report else None,
     )
 
 

@@ -149,6 +149,10 @@ def _run_chunk(
         env["ORCHESTRATE_SELECT"] = str(chunk.select_file)
     if spec.shuffle_seed is not None:
         env["ORCHESTRATE_SHUFFLE"] = str(spec.shuffle_seed)
+    if spec.order:
+        order_file = chunk.tmp / "order.txt"
+        order_file.write_text("\n".join(spec.order) + "\n", encoding="utf-8")
+        env["ORCHESTRATE_ORDER"] = str(order_file)
     if spec.record_leaks:
         env["ORCHESTRATE_LEAKS"] = "1"
     if first and select is None:

@@ -29,7 +29,7 @@ from orchestrator.models import (
 )
 from orchestrator.triage.environment import environment_facts
 from orchestrator.triage.evidence import nose_style_failures
-from orchestrator.triage.signature import repo_frames, short_message, signature, where
+from orchestrator.triage.signature import repo_frames, short_message, signature, trim, where
 
 ORDER_KINDS = frozenset({"polluter", "state_setter", "pair"})
 LONGREPR_CHARS = 4000
@@ -143,6 +143,14 @@ def _item_name(cid: str, part: str, rank: int) -> str:
     return f"{cid}-{slug}" if slug and len(slug) <= 30 and " " not in part else f"{cid}-{rank}"
 
 
+def _title(title: str, item: str, part: str, g: FailureGroup) -> str:
+    """A plan item's title names its cause; a numbered one (a signature) by its real message."""
+    if not item:
+        return title
+    cause = _pattern(g.items[0][0]) if item.rsplit("-", 1)[-1].isdigit() else part
+    return f"{title}: {trim(cause, 80)}"
+
+
 def _category(cid: str, g: FailureGroup, total: int, item: str = "", part: str = "") -> Category:
     info = spec(cid)
     seen, fix = info.explain(g)
@@ -150,7 +158,7 @@ def _category(cid: str, g: FailureGroup, total: int, item: str = "", part: str =
     return Category(
         id=cid,
         item=item,
-        title=f"{info.title}: {part[:80]}" if item else info.title,
+        title=_title(info.title, item, part, g),
         count=len(g.items),
         tests=[f.nodeid for _, f in g.items],
         affected_files=_affected_files(g.items),

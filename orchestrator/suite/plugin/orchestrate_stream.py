@@ -6,6 +6,7 @@ orchestrator sees every result while the suite runs and keeps them if the proces
 Other switches, all environment variables:
   ORCHESTRATE_SELECT   a file of node ids: run exactly these, in this order
   ORCHESTRATE_SHUFFLE  a seed: run the suite in a seeded random order
+  ORCHESTRATE_ORDER    a file of node ids: run those first, in this order (the rest after)
   ORCHESTRATE_LEAKS    "1": record the state each test changed and did not restore
   ORCHESTRATE_ENV      "1": report the interpreter's installed distributions first
 """
@@ -94,6 +95,11 @@ def pytest_collection_modifyitems(
     seed = os.environ.get("ORCHESTRATE_SHUFFLE")
     if seed and not select:
         random.Random(int(seed)).shuffle(items)
+    order = os.environ.get("ORCHESTRATE_ORDER")
+    if order and not select:
+        with open(order, encoding="utf-8") as f:
+            rank = {line.strip(): i for i, line in enumerate(f) if line.strip()}
+        items.sort(key=lambda item: rank.get(item.nodeid, len(rank)))  # stable: the rest keep theirs
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
