@@ -126,7 +126,9 @@ class PackageChange(Model):
     name: str
     old: str | None = None  # None: newly added
     new: str | None = None  # None: removed
-    source: str = ""  # where it was seen, e.g. "requirements.txt since 1a2b3c4" or "the last handoff"
+    source: str = (
+        ""  # where it was seen, e.g. "requirements.txt since 1a2b3c4" or "the last handoff"
+    )
 
     def describe(self) -> str:
         if self.old is None:
@@ -274,6 +276,7 @@ class Category(Model):
     # One plan item of the category: its id, or `id-<cause>` when the category's failures have
     # different causes (two packages, two contract changes, two unknown signatures).
     item: str = ""
+    cause: str = ""  # what its spec names the cause (the package, the contract), when it does
 
     @property
     def key(self) -> str:
@@ -358,6 +361,7 @@ class WorkOrder(Model):
     findings: list[IsolationFinding] = Field(default_factory=list)
     notes: str = ""  # from the last handoff
     item: str = ""  # the category's plan item (`Category.item`) when it has several
+    cause: str = ""  # the item's cause (`Category.cause`): the package, the contract
     environment: Environment | None = None  # the packages involved, for specialists and the model
 
     @property

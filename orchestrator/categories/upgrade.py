@@ -19,7 +19,9 @@ from orchestrator.categories.rules import IMPORT_ERRORS, message_text, short_exc
 from orchestrator.models import Environment, Failure, TestResult
 
 _SITE = re.compile(r"[/\\](?:site|dist)-packages[/\\]([A-Za-z_]\w*)")
-_STDLIB_OR_OURS = frozenset({"builtins", "_pytest", "pytest", "pluggy", "orchestrate", "exceptions"})
+_STDLIB_OR_OURS = frozenset(
+    {"builtins", "_pytest", "pytest", "pluggy", "orchestrate", "exceptions"}
+)
 
 # --- dependency upgrades ------------------------------------------------------------------------
 
@@ -79,10 +81,17 @@ _NAMED = (
         ),
         "sqlalchemy",
     ),
-    (re.compile(r"\bPydantic\b|pydantic|@root_validator|`orm_mode`|config keys have changed in V2"), "pydantic"),
+    (
+        re.compile(
+            r"\bPydantic\b|pydantic|@root_validator|`orm_mode`|config keys have changed in V2"
+        ),
+        "pydantic",
+    ),
     (re.compile(r"\bdjango\b", re.I), "django"),
 )
-_FROM_MODULE = re.compile(r"cannot import name '\w+' from '([\w.]+)'|module '([\w.]+)' has no attribute")
+_FROM_MODULE = re.compile(
+    r"cannot import name '\w+' from '([\w.]+)'|module '([\w.]+)' has no attribute"
+)
 
 
 def package_of(result: TestResult, env: Environment | None = None) -> str:
@@ -160,7 +169,9 @@ def upgrade_story(
         fix = known.fix
     else:
         versions = f" {change.old} -> {change.new}" if change and change.old and change.new else ""
-        fix = f"migrate the calls to {package}'s new API (its changelog{versions} names each removal)"
+        fix = (
+            f"migrate the calls to {package}'s new API (its changelog{versions} names each removal)"
+        )
     if change and change.old:
         fix += f"; or pin {package} back to {change.old} until the code is migrated"
     return "; ".join(parts), fix
@@ -303,7 +314,6 @@ def collection_story(items: list[tuple[TestResult, Failure]]) -> tuple[str, str]
         parts.append("raised " + ", ".join(short_exc_names))
     parts.append("first error: " + _top(messages, 1))
     return "; ".join(parts), "; ".join(fixes)
-
 
 
 # --- the explainers -------------------------------------------------------------------------------

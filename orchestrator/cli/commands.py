@@ -22,7 +22,10 @@ def _order(args: argparse.Namespace) -> tuple[int | None, list[str] | None]:
         import random
 
         seed = random.randrange(1, 2**31)
-        print(f"orchestrate: shuffled with seed {seed} (replay with --shuffle {seed})", file=sys.stderr)
+        print(
+            f"orchestrate: shuffled with seed {seed} (replay with --shuffle {seed})",
+            file=sys.stderr,
+        )
         return seed, None
     if value.isdigit():
         return int(value), None

@@ -101,9 +101,7 @@ def _attempts(
             result.reason = (
                 proposal.explanation if proposal.declined else "the agent changed nothing"
             )
-            ctx.emit(
-                Log(message=f"{order.key}: {specialist.name} made no patch: {result.reason}")
-            )
+            ctx.emit(Log(message=f"{order.key}: {specialist.name} made no patch: {result.reason}"))
             specialists.pop(0)  # the next in the chain (the model) gets its turn
             continue
         update("verifying")

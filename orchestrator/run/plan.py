@@ -42,6 +42,7 @@ def plan(
             WorkOrder(
                 category=category.id,
                 item=category.item,
+                cause=category.cause,
                 title=category.title,
                 tests=category.tests,
                 affected_files=category.affected_files,

@@ -18,7 +18,9 @@ from orchestrator.models import Environment, PackageChange
 
 # Files that say which versions a project expects, most exact first.
 LOCK_FILES = ("uv.lock", "poetry.lock", "pdm.lock", "Pipfile.lock")
-PIN_FILES = re.compile(r"(?:^|/)(?:requirements|constraints)[\w.-]*\.(?:txt|in)$|(?:^|/)pyproject\.toml$")
+PIN_FILES = re.compile(
+    r"(?:^|/)(?:requirements|constraints)[\w.-]*\.(?:txt|in)$|(?:^|/)pyproject\.toml$"
+)
 _REQUIREMENT = re.compile(
     r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*((?:[=<>!~]=?|===)\s*[^;#\s]+(?:\s*,\s*[=<>!~]=?\s*[^;#\s,]+)*)?"
 )
@@ -40,7 +42,8 @@ def environment_facts(
         new = env.version(name)
         if new and new != old:
             changes.setdefault(
-                _key(name), PackageChange(name=name, old=old, new=new, source="since the last handoff")
+                _key(name),
+                PackageChange(name=name, old=old, new=new, source="since the last handoff"),
             )
     env.changes = list(changes.values())
     return env if env.packages or env.changes else None

@@ -18,9 +18,7 @@ NOSE_METHODS = frozenset({"setup", "teardown"})
 XUNIT_METHODS = frozenset({"setup_method", "teardown_method", "setup_module", "teardown_module"})
 
 
-def nose_style_failures(
-    repo: Path, results: list[TestResult], env: Environment | None
-) -> set[str]:
+def nose_style_failures(repo: Path, results: list[TestResult], env: Environment | None) -> set[str]:
     """Failing tests whose class or module relies on nose-style setup that pytest >= 8 skips."""
     version = env.version("pytest") if env else None
     if version and _major(version) < 8:

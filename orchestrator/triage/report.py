@@ -133,7 +133,7 @@ def _items(
         rest = [pair for _, group in ranked[MAX_ITEMS - 1 :] for pair in group]
         ranked = [*ranked[: MAX_ITEMS - 1], ("others", rest)]
     if len(ranked) == 1:
-        return [("", "", items)]
+        return [("", ranked[0][0], items)]
     return [(_item_name(cid, part, i), part, group) for i, (part, group) in enumerate(ranked, 1)]
 
 
@@ -146,7 +146,7 @@ def _item_name(cid: str, part: str, rank: int) -> str:
 def _title(title: str, item: str, part: str, g: FailureGroup) -> str:
     """A plan item's title names its cause; a numbered one (a signature) by its real message."""
     if not item:
-        return title
+        return f"{title}: {part}" if part and " " not in part else title
     cause = _pattern(g.items[0][0]) if item.rsplit("-", 1)[-1].isdigit() else part
     return f"{title}: {trim(cause, 80)}"
 
@@ -158,6 +158,7 @@ def _category(cid: str, g: FailureGroup, total: int, item: str = "", part: str =
     return Category(
         id=cid,
         item=item,
+        cause=part,
         title=_title(info.title, item, part, g),
         count=len(g.items),
         tests=[f.nodeid for _, f in g.items],

@@ -400,7 +400,15 @@ SOURCE_OF = {
 
 CONTRACT_KEYS = {
     # `environment` is our extension (the installed packages and what changed)
-    "top": {"repo", "test_command", "baseline", "failures", "categories", "slow_tests", "environment"},
+    "top": {
+        "repo",
+        "test_command",
+        "baseline",
+        "failures",
+        "categories",
+        "slow_tests",
+        "environment",
+    },
     "baseline": {"total", "passed", "failed", "errors", "skipped", "duration_s"},
     "failure": {
         "nodeid",

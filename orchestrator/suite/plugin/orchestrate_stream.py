@@ -99,7 +99,9 @@ def pytest_collection_modifyitems(
     if order and not select:
         with open(order, encoding="utf-8") as f:
             rank = {line.strip(): i for i, line in enumerate(f) if line.strip()}
-        items.sort(key=lambda item: rank.get(item.nodeid, len(rank)))  # stable: the rest keep theirs
+        items.sort(
+            key=lambda item: rank.get(item.nodeid, len(rank))
+        )  # stable: the rest keep theirs
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -208,6 +210,8 @@ def _describe(nodeid: str) -> dict:
         message = str(excinfo.value)
     except Exception as exc:  # a broken __str__ must not lose the result
         message = f"<unprintable {type(exc).__name__}>"
+    if exc_type.__name__ == "FixtureLookupError":  # its str() is a tuple; say what pytest says
+        message = f"fixture {getattr(excinfo.value, 'argname', '?')!r} not found"
     return {"exc_type": name, "message": _trim(message, 2000), "frames": _frames(excinfo, root)}
 
 
