@@ -76,14 +76,14 @@ def _project_files(files: Files) -> list[str]:
 
 
 def _numpy(order: WorkOrder, files: Files) -> Proposal:
-    run = ruff_fix(files.root, _project_files(files), "NPY201")
+    run = ruff_fix(files.root, _project_files(files), "NPY001,NPY201")
     if not run.changed:
         return decline(
-            "ruff's NPY201 found no removed numpy 2 name to rewrite; the failures come from "
+            "ruff's NPY001 and NPY201 found no removed numpy alias to rewrite; the failures come from "
             f"another change ({run.output or 'no output'})."
         )
     return Proposal(
-        explanation=f"ruff --select NPY201 --fix rewrote the removed numpy 1.x names in {', '.join(run.changed)}."
+        explanation=f"ruff --select NPY001,NPY201 --fix rewrote the removed numpy names in {', '.join(run.changed)}."
     )
 
 

@@ -35,7 +35,24 @@ UPGRADE_PATTERNS = (
     r"Textual SQL expression .{0,80}should be explicitly declared as text\(",
     r"'(?:Engine|Connection|OptionEngine)' object has no attribute '(?:execute|has_table|table_names|run_callable|scalar)'",
     r"\b(?:RemovedIn\d+Warning|MovedIn20Warning|PydanticDeprecatedSince\d+)\b",
-    r"\bmodule '(?:numpy|np)' has no attribute\b",
+    r"\bmodule ['‘](?:numpy|np)['’] has no attribute\b",
+    r"was a deprecated alias for the builtin",  # numpy 1.24 removed np.int, np.float, ...
+    # names removed from the standard library (Python 3.10, 3.12)
+    r"cannot import name '(?:Mapping|MutableMapping|Sequence|MutableSequence|Iterable|Iterator|"
+    r"Callable|Set|MutableSet|Hashable|Container|Sized|Awaitable|Generator)' from 'collections'",
+    r"No module named '(?:distutils|imp|asynchat|asyncore|smtpd)'",
+    r"module 'asyncio' has no attribute 'coroutine'",
+    r"object has no attribute '(?:assertEquals|assertNotEquals|assertItemsEqual|"
+    r"assertDictContainsSubset|assertRegexpMatches|failUnless|assert_)'",
+    r"cannot import name '(?:getargspec|formatargspec)' from 'inspect'",
+    # well-known removals of popular libraries
+    r"cannot import name '(?:url_quote|url_encode|url_decode|safe_str_cmp|cached_property|"
+    r"secure_filename|import_string)' from 'werkzeug",
+    r"cannot import name '(?:escape|Markup|contextfunction|evalcontextfilter|environmentfilter|"
+    r"contextfilter)' from '(?:jinja2|flask)'",
+    r"cannot import name 'soft_unicode' from 'markupsafe'",
+    r"cannot import name '(?:ugettext|ugettext_lazy|ungettext|force_text|smart_text|url)' from 'django",
+    r"'DataFrame' object has no attribute '(?:append|iteritems)'",
     r"cannot import name '\w+' from '[\w.]+' \([^)\n]*(?:site|dist)-packages",
     r"`[\w.]+` (?:is|has been) (?:removed|deprecated and removed)",
     r"If you use `@root_validator` with pre=False",
@@ -50,6 +67,7 @@ UPGRADE_EXC_TYPES = frozenset(
         "RemovedIn20Warning",
         "MovedIn20Warning",
         "ObjectNotExecutableError",
+        "SchemaError",  # pydantic-core's, when a v1 model no longer builds under v2
     }
 )
 # An exception of these types raised inside an installed package is an API mismatch, with one of
@@ -73,7 +91,7 @@ def raised_in_installed_package(result: TestResult) -> bool:
 
 # The message's words for a package, when it names one (numpy's "NumPy 2.0", pytest's "np.").
 _NAMED = (
-    (re.compile(r"\bNumPy\b|`np\.\w+`|\bnp\.\w+ was removed|module 'numpy'"), "numpy"),
+    (re.compile(r"\bNumPy\b|`\[?np\.\w+|\bnp\.\w+ was removed|module ['‘]numpy"), "numpy"),
     (
         re.compile(
             r"select\(\)|select\(\.\.\.\)|\bselect\(\[|Not an executable object|Textual SQL|"
@@ -88,6 +106,13 @@ _NAMED = (
         "pydantic",
     ),
     (re.compile(r"\bdjango\b", re.I), "django"),
+    (re.compile(r"from 'werkzeug"), "werkzeug"),
+    (
+        re.compile(
+            r"from '(?:collections|inspect)'|module 'asyncio'|No module named '(?:distutils|imp)'"
+        ),
+        "python",
+    ),
 )
 _FROM_MODULE = re.compile(
     r"cannot import name '\w+' from '([\w.]+)'|module '([\w.]+)' has no attribute"
@@ -246,6 +271,14 @@ CONTRACTS: tuple[Contract, ...] = (
         "pytest",
         "the marker is not registered and markers are strict",
         "register the markers under [tool.pytest.ini_options] markers",
+    ),
+    Contract(
+        "mock-assertion",
+        r"is not a valid assertion\.\s+Use a spec for the mock",
+        "python",
+        "unittest.mock (Python 3.12) rejects misspelled assertion methods it used to accept silently",
+        "call the real assert_* method (assert_called_once_with, not called_once_with) and fix "
+        "what it then finds",
     ),
     Contract(
         "removed-api",
