@@ -338,7 +338,9 @@ class TriageReport(Model):
             "failures": [f.model_dump(include=FAILURE_FIELDS) for f in self.failures],
             "categories": [c.model_dump(include=CATEGORY_FIELDS) for c in self.categories],
             "slow_tests": [s.model_dump() for s in self.slow_tests],
-            "environment": self.environment.model_dump() if self.environment else None,
+            "environment": (
+                self.environment.model_dump(exclude={"modules"}) if self.environment else None
+            ),
         }
 
 
