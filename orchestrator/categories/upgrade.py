@@ -345,7 +345,7 @@ def collection_story(items: list[tuple[TestResult, Failure]]) -> tuple[str, str]
         fixes.append(f"import the names from where they live now: {_top(moved, 3)}")
     if short_exc_names := sorted({short_exc(r.exc_type) for r, _ in items} - IMPORT_ERRORS - {""}):
         parts.append("raised " + ", ".join(short_exc_names))
-    parts.append("first error: " + _top(messages, 1))
+    parts.append("first error: " + messages.most_common(1)[0][0])
     return "; ".join(parts), "; ".join(fixes)
 
 
