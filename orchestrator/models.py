@@ -164,6 +164,8 @@ class Environment(Model):
 
     def describe(self, name: str) -> str:
         """'SQLAlchemy 2.1.9 installed (1.4.54 -> 2.1.9 in requirements.txt since 1a2b3c4)'."""
+        wanted = _canonical(name)
+        name = next((n for n in self.packages if _canonical(n) == wanted), name)  # its spelling
         version = self.version(name)
         change = self.change(name)
         installed = f"{name} {version} installed" if version else f"{name} (version not seen)"
