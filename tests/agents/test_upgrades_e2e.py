@@ -367,7 +367,14 @@ def test_pytest_asyncio_event_loop_fixture_removed(tmp_path: Path, capsys) -> No
 @pytest.fixture(scope="module")
 def numpy2_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """numpy 2 from the package index, pytest from this environment (a .pth): made once."""
-    venv = tmp_path_factory.mktemp("numpy2") / "venv"
+    venv, error = make_numpy2_venv(tmp_path_factory.mktemp("numpy2") / "venv")
+    if error:
+        pytest.skip(f"numpy {NUMPY_NEW} could not be installed: {error}")
+    return venv
+
+
+def make_numpy2_venv(venv: Path) -> tuple[Path, str]:
+    """(the venv, "" or why numpy could not be installed)."""
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     site = subprocess.run(
@@ -384,9 +391,7 @@ def numpy2_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
         text=True,
     )
-    if install.returncode:
-        pytest.skip(f"numpy {NUMPY_NEW} could not be installed: {install.stderr[-300:]}")
-    return venv
+    return venv, install.stderr[-300:] if install.returncode else ""
 
 
 NUMPY_FILES = {
