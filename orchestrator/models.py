@@ -5,7 +5,6 @@ Field names of the models that appear in `../shared/spec/contract.md` keep the c
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Sequence
 from typing import Literal
@@ -13,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from orchestrator.contract import AGENT_FIELDS, CATEGORY_FIELDS, FAILURE_FIELDS
+from orchestrator.environment import Environment as Environment  # re-exported: the vocabulary
+from orchestrator.environment import PackageChange as PackageChange
 
 Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed", "timeout"]
 Priority = Literal["critical", "high", "medium", "low"]
@@ -118,63 +119,6 @@ class Counts(Model):
     @property
     def pass_rate(self) -> float:
         return self.passed / self.total if self.total else 0.0
-
-
-class PackageChange(Model):
-    """A dependency whose version moved since the last known-good state."""
-
-    name: str
-    old: str | None = None  # None: newly added
-    new: str | None = None  # None: removed
-    source: str = (
-        ""  # where it was seen, e.g. "requirements.txt since 1a2b3c4" or "the last handoff"
-    )
-
-    def describe(self) -> str:
-        if self.old is None:
-            return f"{self.name} {self.new} added ({self.source})"
-        if self.new is None:
-            return f"{self.name} {self.old} removed ({self.source})"
-        return f"{self.name} {self.old} -> {self.new} ({self.source})"
-
-
-class Environment(Model):
-    """What the target's own interpreter has installed, and what changed since it last passed."""
-
-    python: str = ""
-    packages: dict[str, str] = Field(default_factory=dict)  # distribution -> version
-    modules: dict[str, str] = Field(default_factory=dict)  # top-level module -> its distribution
-    changes: list[PackageChange] = Field(default_factory=list)
-
-    def distribution(self, module: str) -> str:
-        """The distribution that provides an importable top-level module (`yaml` -> `PyYAML`)."""
-        top = module.split(".", 1)[0]
-        if top in self.modules:
-            return self.modules[top]
-        wanted = _canonical(top)
-        return next((name for name in self.packages if _canonical(name) == wanted), top)
-
-    def version(self, name: str) -> str | None:
-        wanted = _canonical(name)
-        return next((v for n, v in self.packages.items() if _canonical(n) == wanted), None)
-
-    def change(self, name: str) -> PackageChange | None:
-        wanted = _canonical(name)
-        return next((c for c in self.changes if _canonical(c.name) == wanted), None)
-
-    def describe(self, name: str) -> str:
-        """'SQLAlchemy 2.1.9 installed (1.4.54 -> 2.1.9 in requirements.txt since 1a2b3c4)'."""
-        wanted = _canonical(name)
-        name = next((n for n in self.packages if _canonical(n) == wanted), name)  # its spelling
-        version = self.version(name)
-        change = self.change(name)
-        installed = f"{name} {version} installed" if version else f"{name} (version not seen)"
-        return f"{installed} ({change.describe()})" if change else installed
-
-
-def _canonical(name: str) -> str:
-    """PEP 503: `SQLAlchemy`, `sqlalchemy` and `Sql_Alchemy` are one distribution."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 class SuiteRun(Model):
@@ -338,7 +282,10 @@ class TriageReport(Model):
             "test_command": self.test_command,
             "baseline": self.baseline.model_dump(),
             "failures": [f.model_dump(include=FAILURE_FIELDS) for f in self.failures],
-            "categories": [c.model_dump(include=CATEGORY_FIELDS) for c in self.categories],
+            # `item` (extension): the plan item, the id unless a category has several causes
+            "categories": [
+                {**c.model_dump(include=CATEGORY_FIELDS), "item": c.key} for c in self.categories
+            ],
             "slow_tests": [s.model_dump() for s in self.slow_tests],
             "environment": (
                 self.environment.model_dump(exclude={"modules"}) if self.environment else None

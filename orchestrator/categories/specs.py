@@ -97,7 +97,7 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         upgrade.dependency_upgrade,
         specialist="dependency_upgrade",
         fix_lives="either",
-        keywords=r"upgrade|removed in|migrat|deprecat|numpy 2|sqlalchemy 2|pydantic v2",
+        keywords=r"upgrade|removed in|deprecat|numpy 2|sqlalchemy 2|pydantic v2",
         cause=lambda r, f, env: upgrade.package_of(r, env),
     ),
     CategorySpec(

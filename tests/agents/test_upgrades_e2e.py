@@ -239,6 +239,9 @@ def test_sqlalchemy_2_removals_are_named_and_migrated(tmp_path: Path, capsys) ->
     assert 'db.execute("SELECT 1")' in fixed  # sqlite3's execute is left alone
     assert "from sqlalchemy import" in fixed and "text" in fixed
     assert result["files_changed"] == ["shop/db.py"]
+    handoff = Path(report["handoff"]).read_text(encoding="utf-8")
+    environment = handoff[handoff.index("## Environment") :]
+    assert f"- Changed: `SQLAlchemy 1.4.54 -> {SQLALCHEMY} (requirements.txt since" in environment
 
 
 def report_explanation(repo: Path, report: dict) -> str:

@@ -432,6 +432,7 @@ CONTRACT_KEYS = {
         "fix_strategy",
         "agent",
         "priority",
+        "item",  # our extension: the plan item (the id unless the category has several causes)
     },
     "slow_test": {"nodeid", "duration_s"},
 }

@@ -624,6 +624,7 @@ def test_contract_json_has_exactly_the_contract_keys(tmp_path: Path) -> None:
         "fix_strategy",
         "agent",
         "priority",
+        "item",  # our extension: the plan item (the id unless the category has several causes)
     }
     assert data["repo"] == str(tmp_path) and data["failures"][0]["category"] == "uuid_type"
 
