@@ -54,7 +54,7 @@ def plan(
                 failures=[f for f in report.failures if f.nodeid in tests],
                 findings=[f for f in report.isolation if f.victim in tests],
                 notes=(notes or {}).get(category.id, ""),
-                environment=_involved(report, category.affected_files),
+                environment=_involved(report, tests),
             )
         )
     listed: dict[str, int] = {}
@@ -66,14 +66,15 @@ def plan(
     return result
 
 
-def _involved(report: TriageReport, files: list[str]) -> Environment | None:
-    """The environment facts a specialist needs: what changed, and the packages the tracebacks
-    pass through (not the whole environment: it can hold hundreds)."""
+def _involved(report: TriageReport, tests: set[str]) -> Environment | None:
+    """The environment facts a specialist needs: what changed, and the packages its failures'
+    tracebacks pass through (not the whole environment: it can hold hundreds)."""
     env = report.environment
     if env is None:
         return None
     changed = {c.name.lower() for c in env.changes}
-    seen = {m.group(1).lower() for f in report.failures for m in _SITE.finditer(f.longrepr or "")}
+    tracebacks = [f.longrepr or "" for f in report.failures if f.nodeid in tests]
+    seen = {m.group(1).lower() for text in tracebacks for m in _SITE.finditer(text)}
     keep = changed | {env.distribution(m).lower() for m in seen} | {"pytest"}
     packages = {n: v for n, v in env.packages.items() if n.lower() in keep}
     return env.model_copy(update={"packages": packages, "modules": {}})

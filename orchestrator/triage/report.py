@@ -64,18 +64,15 @@ def _make_failure(
     category = categorize(result)
     alone = isolation.alone.get(result.nodeid) if isolation else None
     order_dependent = finding is not None or alone == "passes_alone"
-    if nose_style and not order_dependent and category != CONTRACT:
-        # The test file shows why (setup is never called); the message only shows the effect.
-        return _make_failure(result, isolation, finding).model_copy(
-            update={"category": CONTRACT, "message_category": category}
-        )
+    # The test file shows why (nose-style setup is never called); the message only the effect.
+    evidence = CONTRACT if nose_style and not order_dependent else None
     longrepr = result.longrepr
     if longrepr and len(longrepr) > LONGREPR_CHARS:
         longrepr = "…" + longrepr[-(LONGREPR_CHARS - 1) :]  # the end holds the error
     return Failure(
         nodeid=result.nodeid,
         outcome="error" if result.outcome == "error" else "failed",
-        category="test_isolation" if order_dependent else category,
+        category="test_isolation" if order_dependent else evidence or category,
         signature=signature(result),
         message=short_message(result),
         file=inner.path if inner else _test_file(result.nodeid),
@@ -83,7 +80,7 @@ def _make_failure(
         isolation=alone,
         polluter=_polluter(finding),
         duration_s=result.duration_s,
-        message_category=category if order_dependent else None,
+        message_category=category if order_dependent or evidence not in (None, category) else None,
         exc_type=result.exc_type,
         leak=finding.leak if finding else None,
         longrepr=longrepr,
