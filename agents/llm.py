@@ -302,6 +302,7 @@ def render_order(order: WorkOrder, feedback: list[str], max_failures: int = 20) 
         out.append(f"\n({len(order.failures) - max_failures} more failures like these left out)")
     if order.affected_files:
         out += ["\n## Files the failures point at", *[f"- {f}" for f in order.affected_files]]
+    out += _environment(order)
     if order.findings:
         out.append("\n## What re-running the tests showed")
         for f in order.findings:
@@ -315,6 +316,26 @@ def render_order(order: WorkOrder, feedback: list[str], max_failures: int = 20) 
     if order.notes:
         out += ["\n## Notes from the last handoff", order.notes]
     return "\n".join(out)
+
+
+def _environment(order: WorkOrder) -> list[str]:
+    """The packages involved and what changed: an upgrade's fix depends on the versions."""
+    env = order.environment
+    if env is None:
+        return []
+    out = ["\n## Environment (the target's own interpreter)"]
+    if order.cause and order.cause != order.category:
+        out.append(f"Cause named by triage: {order.cause}")
+    if env.python:
+        out.append(f"Python {env.python}")
+    out += [f"- changed: {c.describe()}" for c in env.changes]
+    out += [f"- installed: {name} {version}" for name, version in sorted(env.packages.items())]
+    if order.cause and env.version(order.cause):
+        out.append(
+            f"The failures involve {env.describe(order.cause)}: read that package's installed "
+            "source for its current API before changing the calls."
+        )
+    return out
 
 
 def guess_category(

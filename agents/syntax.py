@@ -14,6 +14,11 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.helpers import get_full_name_for_node
 from libcst.matchers import BaseMatcherNode, findall
 
+# `name=value` as PEP 8 writes a keyword argument (libcst's default puts spaces around `=`)
+NO_SPACES = cst.AssignEqual(
+    whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
+)
+
 
 def parse(path: Path) -> cst.Module | None:
     """The file's syntax tree, or None when it is unreadable or not valid Python."""

@@ -10,7 +10,7 @@ import time
 import uuid
 from pathlib import Path
 
-from orchestrator.categories.rules import _first_text_rule
+from orchestrator.categories import _first_text_match
 from orchestrator.models import Frame, SuiteRun, TestResult
 from orchestrator.triage import is_repo_path, normalise, triage
 from orchestrator.triage.signature import _parsed
@@ -126,7 +126,7 @@ def main() -> None:
     run = SuiteRun(command=["pytest"], cwd="/repo", results=build_results(), duration_s=240.0)
     walls, cpus = [], []
     for _ in range(3):
-        for cached in (_first_text_rule, _parsed, is_repo_path, normalise):
+        for cached in (_first_text_match, _parsed, is_repo_path, normalise):
             cached.cache_clear()  # time a cold start, as the CLI sees it
         wall, cpu = time.perf_counter(), time.process_time()
         report = triage(run, Path("/repo"), "uv run pytest")

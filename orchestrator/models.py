@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from orchestrator.contract import AGENT_FIELDS, CATEGORY_FIELDS, FAILURE_FIELDS
+from orchestrator.environment import Environment as Environment  # re-exported: the vocabulary
+from orchestrator.environment import PackageChange as PackageChange
 
 Outcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed", "timeout"]
 Priority = Literal["critical", "high", "medium", "low"]
@@ -129,6 +131,7 @@ class SuiteRun(Model):
     duration_s: float = 0.0
     restarts: int = 0  # times the suite was resumed after a hang or a crash
     shuffle_seed: int | None = None
+    environment: Environment | None = None  # whole-suite runs: what the interpreter had installed
 
     def counts(self) -> Counts:
         c = Counts(total=len(self.results), duration_s=round(self.duration_s, 3))
@@ -160,6 +163,7 @@ class RunSpec(Model):
     timeout_s: float = 60.0  # per test
     select: list[str] | None = None  # run exactly these node ids, in this order
     shuffle_seed: int | None = None
+    order: list[str] | None = None  # run these first, in this order (a replayed order)
     extra_args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)  # added to the environment
     pythonpath: list[str] = Field(default_factory=list)  # first on sys.path: the worktree shadows
@@ -215,6 +219,14 @@ class Category(Model):
     # extensions
     pattern: str = ""  # a real message from one of the failures
     signatures: list[str] = Field(default_factory=list)
+    # One plan item of the category: its id, or `id-<cause>` when the category's failures have
+    # different causes (two packages, two contract changes, two unknown signatures).
+    item: str = ""
+    cause: str = ""  # what its spec names the cause (the package, the contract), when it does
+
+    @property
+    def key(self) -> str:
+        return self.item or self.id
 
 
 class SlowTest(Model):
@@ -261,16 +273,23 @@ class TriageReport(Model):
     flaky: list[str] = Field(default_factory=list)
     isolation: list[IsolationFinding] = Field(default_factory=list)
     shuffle_seed: int | None = None
+    environment: Environment | None = None
 
     def contract_json(self) -> dict:
-        """Exactly the contract's object (extensions left out)."""
+        """The contract's object, plus `environment` (our extension; null when not seen)."""
         return {
             "repo": self.repo,
             "test_command": self.test_command,
             "baseline": self.baseline.model_dump(),
             "failures": [f.model_dump(include=FAILURE_FIELDS) for f in self.failures],
-            "categories": [c.model_dump(include=CATEGORY_FIELDS) for c in self.categories],
+            # `item` (extension): the plan item, the id unless a category has several causes
+            "categories": [
+                {**c.model_dump(include=CATEGORY_FIELDS), "item": c.key} for c in self.categories
+            ],
             "slow_tests": [s.model_dump() for s in self.slow_tests],
+            "environment": (
+                self.environment.model_dump(exclude={"modules"}) if self.environment else None
+            ),
         }
 
 
@@ -292,6 +311,14 @@ class WorkOrder(Model):
     failures: list[Failure] = Field(default_factory=list)
     findings: list[IsolationFinding] = Field(default_factory=list)
     notes: str = ""  # from the last handoff
+    item: str = ""  # the category's plan item (`Category.item`) when it has several
+    cause: str = ""  # the item's cause (`Category.cause`): the package, the contract
+    environment: Environment | None = None  # the packages involved, for specialists and the model
+
+    @property
+    def key(self) -> str:
+        """The order's name in branches, lanes and events: its item, else its category."""
+        return self.item or self.category
 
 
 class Proposal(Model):
@@ -346,6 +373,7 @@ class AgentResult(Model):
     files_changed: list[str] = Field(default_factory=list)
     reason: str | None = None
     # extensions
+    item: str = ""  # the work order's key when the category was split into several items
     target: int = 0
     attempts: int = 0
     explanation: str = ""

@@ -39,6 +39,8 @@ SPECIALISTS: dict[str, str] = {
     "test_pollution": "orchestrator.agents.test_pollution:TestPollution",
     "db_schema": "orchestrator.agents.db_schema:DbSchema",
     "docker_lifecycle": "orchestrator.agents.docker_lifecycle:DockerLifecycle",
+    "dependency_upgrade": "orchestrator.agents.dependency_upgrade:DependencyUpgrade",
+    "test_framework_contract": "orchestrator.agents.pytest_contract:PytestContract",
     "llm": "orchestrator.agents.llm:LLMSpecialist",
 }
 GUESSER = "orchestrator.agents.llm:guess_category"  # names an `unknown` group (one cheap call)

@@ -342,6 +342,7 @@ def test_triage_shuffle_names_its_seed_and_replays(make_repo, capsys) -> None:
         "failures",
         "categories",
         "slow_tests",
+        "environment",
     }
     assert report["baseline"]["failed"] == 12
     assert seed_line in err

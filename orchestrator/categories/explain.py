@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 
 from orchestrator.categories.rules import message_text
-from orchestrator.models import Failure, IsolationFinding, TestResult
+from orchestrator.models import Environment, Failure, IsolationFinding, TestResult
 
 LONGREPR_SAMPLE = 200  # tracebacks scanned per category for ids, URLs, patch targets
 
@@ -31,6 +31,7 @@ class FailureGroup:
     items: list[tuple[TestResult, Failure]]
     findings: dict[str, IsolationFinding]
     locate: Callable[[TestResult], str]
+    environment: Environment | None = None  # the target's installed packages and what changed
 
     @cached_property
     def texts(self) -> list[str]:
@@ -115,8 +116,6 @@ _RE = {
     "multiple": re.compile(r'Multiple classes found for path "([\w.]+)"'),
     "table_defined": re.compile(r"Table '([\w.]+)' is already defined"),
     "locate": re.compile(r"expression '([\w.]+)' failed to locate a name"),
-    "cannot_import": re.compile(r"cannot import name '(\w+)' from '([\w.]+)'"),
-    "no_module": re.compile(r"No module named '([\w.]+)'"),
 }
 
 _ASYNC_KINDS = {
@@ -316,18 +315,6 @@ def transaction_state(g: FailureGroup) -> tuple[str, str]:
 def timeout(g: FailureGroup) -> tuple[str, str]:
     where = _top(g.where, 3) or _top(g.test_files, 3)
     return f"{len(g.items)} tests hung; last seen in {where}", f"bound the waits in {where}"
-
-
-def collection_error(g: FailureGroup) -> tuple[str, str]:
-    names = _count(g.texts, _RE["cannot_import"], lambda m: f"{m.group(1)} from {m.group(2)}")
-    modules = _count(g.texts, _RE["no_module"], _g1)
-    files = _top(g.test_files, 5)
-    seen = _join(
-        names and f"cannot import {_top(names)}",
-        modules and f"no module {_top(modules)}",
-        f"in {files}",
-    )
-    return seen, f"fix the imports in {files}"
 
 
 def generic(g: FailureGroup) -> tuple[str, str]:

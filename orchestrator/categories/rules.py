@@ -54,6 +54,12 @@ def is_collection_error(result: TestResult) -> bool:
     return short_exc(result.exc_type) in IMPORT_ERRORS and "::" not in result.nodeid
 
 
+def raised_in_package(package: str) -> Callable[[TestResult], bool]:
+    """The innermost frame is in that installed package (`site-packages/docker/...`)."""
+    marker = re.compile(rf"[/\\](?:site|dist)-packages[/\\]{re.escape(package)}[/\\]")
+    return lambda r: bool(r.frames) and bool(marker.search(r.frames[-1].path))
+
+
 def http_status(code: str) -> str:
     """An HTTP status as pytest shows it: `assert 409 == 201` or `<Response [409]>`."""
     return rf"\bassert {code} ==|<Response \[{code}\]>|\b{code} (?:Client Error|Conflict)\b"
@@ -68,5 +74,5 @@ def message_text(result: TestResult) -> str:
         )
     message = (message or "").split("[SQL:", 1)[0]  # SQLAlchemy's statement and parameters
     exc = short_exc(result.exc_type)
-    text = f"{exc}: {message}" if exc else message
+    text = f"{exc}: {message}" if exc and not message.startswith(f"{exc}:") else message
     return text[:MAX_TEXT]

@@ -16,10 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from orchestrator.categories import explain
+from orchestrator.categories import explain, upgrade
 from orchestrator.categories.explain import FailureGroup
-from orchestrator.categories.rules import Rule, http_status, is_collection_error
-from orchestrator.models import Priority
+from orchestrator.categories.rules import (
+    Rule,
+    http_status,
+    is_collection_error,
+    raised_in_package,
+)
+from orchestrator.models import Environment, Failure, Priority, TestResult
 
 FixLives = Literal["source", "tests", "either"]
 
@@ -40,6 +45,9 @@ class CategorySpec:
     # files (SWE-bench style); "tests" or "either": test edits are only reported.
     fix_lives: FixLives = "either"
     keywords: str = ""  # a regex: what a person's handoff calls it (pattern, title, cause)
+    # The cause inside the category, when its failures can have several that need different
+    # fixes (two upgraded packages): each cause becomes its own plan item. None: one item.
+    cause: Callable[[TestResult, Failure, Environment | None], str] | None = None
 
 
 CATEGORIES: tuple[CategorySpec, ...] = (
@@ -49,19 +57,48 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         "deadlocks, waiting on absent services",
         "bounded waits, fakes for absent services",
         "critical",
-        Rule(predicate=lambda r: r.outcome == "timeout"),
+        Rule(
+            patterns=(  # pytest-timeout's banners, when it stopped the test itself
+                r"\+{3,} Timeout \+{3,}",
+                r"~{3,} Stack of MainThread",
+                r"^(?:E\s+)?Failed: Timeout \(?>",
+                r"Timeout \(>[\d.]+s\) from pytest-timeout",
+            ),
+            predicate=lambda r: r.outcome == "timeout",
+        ),
         explain.timeout,
         keywords=r"timeout|timed out|\bhang",
     ),
     CategorySpec(
-        "collection_error",
-        "Collection errors",
-        "renamed or removed names",
-        "fix imports",
+        "test_framework_contract",
+        "Test framework contract changes",
+        "pytest or a plugin changed what it calls or accepts (an upgrade of the test stack)",
+        "adapt the tests to the installed pytest and plugins",
+        "high",
+        Rule(patterns=upgrade.CONTRACT_PATTERNS),  # and nose-style setup, seen in the test files
+        upgrade.test_framework_contract,
+        specialist="test_framework_contract",
+        fix_lives="tests",
+        keywords=r"nose|setup_method|pytest\.warns\(None\)|event_loop fixture|pytest 8|contract",
+        cause=lambda r, f, env: upgrade.contract_of(r).key,
+    ),
+    CategorySpec(
+        "dependency_upgrade",
+        "Dependency upgrade breakage",
+        "an API the code uses was removed or renamed by an upgrade of an installed package",
+        "migrate the calls to the new API (the package's migration tool where it has one), or pin "
+        "the old version",
         "critical",
-        Rule(predicate=is_collection_error),
-        explain.collection_error,
-        keywords=r"importerror|modulenotfound|syntaxerror|collection error",
+        Rule(
+            patterns=upgrade.UPGRADE_PATTERNS,
+            exc_types=upgrade.UPGRADE_EXC_TYPES,
+            predicate=upgrade.raised_in_installed_package,
+        ),
+        upgrade.dependency_upgrade,
+        specialist="dependency_upgrade",
+        fix_lives="either",
+        keywords=r"upgrade|removed in|deprecat|numpy 2|sqlalchemy 2|pydantic v2",
+        cause=lambda r, f, env: upgrade.package_of(r, env),
     ),
     CategorySpec(
         "docker_lifecycle",
@@ -75,13 +112,25 @@ CATEGORIES: tuple[CategorySpec, ...] = (
                 r"\bcontainer\b.{0,80}\bis (?:not running|paused|restarting)",
                 r"\bis paused, unpause the container",
                 r"connection refused",
-                r"Error 111 connecting to",
+                r"Error 111 connecting",
                 r"\bdocker\.errors\.",
-            )
+                r"Error while fetching server API version",
+            ),
+            predicate=raised_in_package("docker"),
         ),
         explain.docker_lifecycle,
         specialist="docker_lifecycle",
         keywords=r"docker|container|unpause",
+    ),
+    CategorySpec(
+        "collection_error",
+        "Collection errors",
+        "renamed or removed names",
+        "fix imports",
+        "critical",
+        Rule(predicate=is_collection_error),
+        upgrade.collection_error,
+        keywords=r"importerror|modulenotfound|syntaxerror|collection error",
     ),
     CategorySpec(
         "async_event_loop",
@@ -98,6 +147,7 @@ CATEGORIES: tuple[CategorySpec, ...] = (
                 r"There is no current event loop",
                 r"no running event loop",
                 r"is bound to a different event loop",
+                r"Cannot close a running event loop",
             )
         ),
         explain.async_event_loop,
@@ -144,6 +194,29 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         keywords=r"multiple classes found|mapper|already defined",
     ),
     CategorySpec(
+        "transaction_state",
+        "Transaction state",
+        "code under test commits inside a fixture-managed transaction",
+        "nested transactions/savepoints, session fixtures that fit",
+        "medium",
+        Rule(
+            patterns=(
+                r"Can't operate on closed transaction",
+                r"This transaction is inactive",
+                r"transaction is closed",
+                r"Can't reconnect until invalid transaction is rolled back",
+                r"transaction has been rolled back\s+due to a previous exception",
+                r"transaction already deassociated from connection",
+                r"A transaction is already begun on this Session",
+                r"This session is in '[^']*' state",
+            ),
+            exc_types=frozenset({"PendingRollbackError", "ResourceClosedError"}),
+        ),
+        explain.transaction_state,
+        fix_lives="source",
+        keywords=r"transaction",
+    ),
+    CategorySpec(
         "db_schema",
         "Database schema missing",
         "model not imported before create_all, missing migration",
@@ -175,7 +248,7 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         Rule(
             patterns=(
                 r"NOT NULL constraint failed",
-                r"null value in column \"[^\"]*\"",
+                r"null value in column [\"“][^\"”]*[\"”]",
                 r"Column '[^']*' cannot be null",
                 r"\bassert None (?:is\b|==|!=|in\b|not in\b)",
                 r"\bassert not None\b",
@@ -193,7 +266,15 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         "valid test data (e.g. real UUIDs)",
         "medium",
         Rule(
-            patterns=(http_status("422"), r"\bvalidation errors? for\b", r"Unprocessable Entity"),
+            patterns=(
+                http_status("422"),
+                r"\bvalidation errors? for\b",
+                r"Unprocessable Entity",
+                r"\bRequestValidationError\b",
+                r"\bpydantic(?:_core)?[\w.]*\.ValidationError\b",
+                r"['\"]loc['\"]: \[",
+                r"Field required \[type=missing",
+            ),
             exc_types=frozenset({"ValidationError", "RequestValidationError"}),
         ),
         explain.validation_error,
@@ -244,28 +325,6 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         keywords=r"uuid",
     ),
     CategorySpec(
-        "transaction_state",
-        "Transaction state",
-        "code under test commits inside a fixture-managed transaction",
-        "nested transactions/savepoints, session fixtures that fit",
-        "medium",
-        Rule(
-            patterns=(
-                r"Can't operate on closed transaction",
-                r"This transaction is inactive",
-                r"transaction is closed",
-                r"Can't reconnect until invalid transaction is rolled back",
-                r"transaction has been rolled back due to a previous exception",
-                r"A transaction is already begun on this Session",
-                r"This session is in '[^']*' state",
-            ),
-            exc_types=frozenset({"PendingRollbackError", "ResourceClosedError"}),
-        ),
-        explain.transaction_state,
-        fix_lives="source",
-        keywords=r"transaction",
-    ),
-    CategorySpec(
         "api_routing",
         "API routing and dependencies",
         "router not mounted or wrong prefix, dependency overrides missing",
@@ -277,6 +336,8 @@ CATEGORIES: tuple[CategorySpec, ...] = (
                 http_status("405"),
                 http_status("401"),
                 http_status("403"),
+                http_status("30[78]"),  # a redirect: the route wants a trailing slash
+                r"\bassert '\d{3} [A-Z][A-Z ]*' == '\d{3} [A-Z][A-Z ]*'",  # Flask's status text
                 r"No route exists for name",
                 r"dependency_overrides",
             ),
@@ -305,5 +366,6 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         "read the tracebacks; fix case by case",
         "low",
         None,
+        cause=lambda r, f, env: f.signature,  # unrelated failures are unrelated plan items
     ),
 )

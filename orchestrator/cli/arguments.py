@@ -6,6 +6,7 @@ import argparse
 
 from orchestrator import __version__
 from orchestrator.cli.commands import (
+    RANDOM_SEED,
     cmd_bisect,
     cmd_clean,
     cmd_demo,
@@ -33,6 +34,14 @@ def _suite_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="per-test timeout (default 120)"
+    )
+    p.add_argument(
+        "--shuffle",
+        nargs="?",
+        const=RANDOM_SEED,
+        metavar="SEED|FILE",
+        help="run the suite in a seeded random order (a seed is picked and printed when none is "
+        "given), or in the order of a file of node ids",
     )
     p.add_argument("--no-isolation", action="store_true", help="skip order-dependence diagnostics")
     p.add_argument(
@@ -87,9 +96,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("repo", nargs="?", help="the git repository (default: .)")
     p.add_argument(
         "--junit", metavar="FILE", help="read an existing JUnit XML report instead of running"
-    )
-    p.add_argument(
-        "--shuffle", type=int, metavar="SEED", help="run the suite in a seeded random order"
     )
     p.add_argument("-v", "--verbose", action="store_true", help="progress lines even with --json")
     _suite_options(p)

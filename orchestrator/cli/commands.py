@@ -10,6 +10,36 @@ from pathlib import Path
 
 from orchestrator.errors import UsageError
 
+RANDOM_SEED = "random"  # `--shuffle` without a value: pick a seed and print it
+
+
+def _order(args: argparse.Namespace) -> tuple[int | None, list[str] | None]:
+    """`--shuffle`: (a seed, None), (None, the node ids of an order file) or (None, None)."""
+    value = getattr(args, "shuffle", None)
+    if value is None:
+        return None, None
+    if value == RANDOM_SEED:
+        import random
+
+        seed = random.randrange(1, 2**31)
+        print(
+            f"orchestrate: shuffled with seed {seed} (replay with --shuffle {seed})",
+            file=sys.stderr,
+        )
+        return seed, None
+    if value.isdigit():
+        return int(value), None
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise UsageError(
+            f"--shuffle {value}: neither a seed (a whole number) nor a file of node ids: "
+            "pass a seed, or the path of a file with one node id a line"
+        )
+    ids = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not ids:
+        raise UsageError(f"--shuffle {value}: the order file is empty: list one node id a line")
+    return None, ids
+
 
 def cmd_triage(args: argparse.Namespace) -> int:
     from orchestrator.triage import triage
@@ -41,8 +71,9 @@ def _triage_repo(args: argparse.Namespace):
     from orchestrator.view.plain import PlainLog
 
     repo = GitRepo(_repo_arg(args)).root
+    seed, order = _order(args)
     spec = _checkout_spec(repo, args, record_leaks=not args.no_isolation)
-    spec = spec.model_copy(update={"shuffle_seed": args.shuffle})
+    spec = spec.model_copy(update={"shuffle_seed": seed, "order": order})
     emit = PlainLog() if not args.json or args.verbose else _quiet
     run = run_suite(spec, emit, label="suite")
     isolation = None
@@ -53,12 +84,10 @@ def _triage_repo(args: argparse.Namespace):
             spec.model_copy(update={"shuffle_seed": None}), run, reruns=args.reruns, emit=emit
         )
     report = triage(run, repo, spec.command_line(), isolation=isolation)
-    if args.shuffle is not None:
-        report.shuffle_seed = args.shuffle
+    if seed is not None:
+        report.shuffle_seed = seed
         emit(
-            Log(
-                message=f"suite ran in shuffled order, seed {args.shuffle} (replay with --shuffle {args.shuffle})"
-            )
+            Log(message=f"suite ran in shuffled order, seed {seed} (replay with --shuffle {seed})")
         )
     return report
 
@@ -90,6 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
         options = saved_options(_repo_arg(args), args.resume)
     else:
+        seed, order = _order(args)
         options = RunOptions(
             repo=_repo_arg(args),
             session=new_session(),
@@ -108,6 +138,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             model=args.model,
             budget_usd=args.budget_usd,
             handoff_dir=args.handoff_dir,
+            shuffle_seed=seed,
+            order=order,
         )
         if args.from_handoff:
             options, previous = _from_handoff(options, Path(args.from_handoff))
@@ -191,8 +223,9 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     from orchestrator.view.plain import PlainLog
 
     repo = GitRepo(args.repo).root
-    spec = _checkout_spec(repo, args, record_leaks=True)
-    finding = bisect(spec, args.nodeid, emit=PlainLog())
+    seed, order = _order(args)
+    spec = _checkout_spec(repo, args, record_leaks=True).model_copy(update={"order": order})
+    finding = bisect(spec, args.nodeid, emit=PlainLog(), seed=seed)
     if args.json:
         print(json.dumps({**finding.model_dump(mode="json"), "leak": finding.leak}, indent=2))
         return 0

@@ -12,6 +12,7 @@ from orchestrator.models import (
     AgentResult,
     Category,
     Counts,
+    Environment,
     IsolationFinding,
     Model,
     Priority,
@@ -57,6 +58,8 @@ class HandoffState(Model):
     interrupted: bool = False
     interrupted_reason: str | None = None
     notes: str = ""
+    # the target's installed packages at this run and what had changed: the next run compares
+    environment: Environment | None = None
 
 
 class PreviousCounts(Model):

@@ -167,6 +167,21 @@ def _remaining(state: HandoffState) -> list[str]:
     return lines[:-1]
 
 
+def _environment(state: HandoffState) -> list[str]:
+    """The dependency versions the failures involve, and what moved since it last passed."""
+    env = state.environment
+    if env is None or not (env.changes or env.python):
+        return []
+    lines = ["## Environment", ""]
+    if env.python:
+        lines.append(f"- Python {env.python}, {len(env.packages)} packages installed")
+    for change in env.changes:
+        installed = env.version(change.name)
+        now = f" (installed: {installed})" if installed and installed != change.new else ""
+        lines.append(f"- Changed: {_code(change.describe())}{now}")
+    return lines
+
+
 def _isolation(state: HandoffState) -> list[str]:
     lines: list[str] = []
     if state.isolation:
@@ -208,7 +223,8 @@ def _plan(state: HandoffState) -> list[str]:
         return [*lines, "Nothing planned."]
     for i, p in enumerate(state.next_plan, 1):
         lines.append(
-            f"{i}. {_code(p.agent)} on {_code(p.category)}: target {p.target} tests ({p.priority})"
+            f"{i}. {_code(p.agent)} on {_code(p.category)}: target {p.target} "
+            f"{'test' if p.target == 1 else 'tests'} ({p.priority})"
         )
     return lines
 
@@ -231,6 +247,7 @@ def render_handoff(state: HandoffState, path: Path | str | None = None) -> str:
         _status(state),
         _agents(state),
         _remaining(state),
+        _environment(state),
         _isolation(state),
         _commands(state, path),
         _plan(state),

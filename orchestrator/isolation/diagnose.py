@@ -55,12 +55,15 @@ def bisect(
     order: list[str] | None = None,
     emit: Emit = ignore,
     stop: Stop | None = None,
+    seed: int | None = None,
 ) -> IsolationFinding:
-    """Find the test that breaks `victim` among those before it in `order` (the suite's order)."""
+    """Find the test that breaks `victim` among those before it in `order` (the suite's order,
+    shuffled with `seed`, or `spec.order` first)."""
     session = Session(spec, emit, stop)
     baseline = None
     if order is None:
-        baseline = session.baseline = session.run(None, "baseline for bisect", record_leaks=True)
+        why = "baseline for bisect" + (f", shuffled with seed {seed}" if seed is not None else "")
+        baseline = session.baseline = session.run(None, why, record_leaks=True, seed=seed)
         order = [r.nodeid for r in baseline.results]
     if victim not in order:
         raise UsageError(f"{victim} was not collected in {spec.repo}: check the node id")
@@ -74,10 +77,29 @@ def bisect(
             runs=session.runs,
             note="fails alone: not order-dependent",
         )
+    replay = _replay(seed, spec.order)
+    if baseline is not None and not baseline.by_id()[victim].failing:
+        return IsolationFinding(
+            victim=victim,
+            kind="unresolved",
+            runs=session.runs,
+            note=f"passes alone and in this order{replay}: it fails only in another order; "
+            "bisect in that order with --shuffle SEED (the seed the failing run printed) or "
+            "--shuffle FILE (its node ids, one a line)",
+        )
     index = order.index(victim)
     start = process_start(baseline.results, index) if baseline else 0
     search = Search(victim, order, start, index, breaks=True, runs=session.runs)
-    return solve(session, [search])[0]
+    finding = solve(session, [search])[0]
+    if finding.kind == "unresolved" and seed is None and not spec.order:
+        finding.note += "; if it failed in a shuffled run, bisect with --shuffle SEED"
+    return finding
+
+
+def _replay(seed: int | None, order: list[str] | None) -> str:
+    if seed is not None:
+        return f" (shuffled with seed {seed})"
+    return " (the order file's)" if order else " (file order)"
 
 
 def shuffled_run(spec: RunSpec, seed: int) -> SuiteRun:

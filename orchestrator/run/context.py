@@ -45,6 +45,8 @@ class RunOptions(BaseModel):
     budget_usd: float | None = None
     handoff_dir: str | None = None
     from_handoff: str | None = None
+    shuffle_seed: int | None = None  # the baseline and final runs in this seeded order
+    order: list[str] | None = None  # or in this order (node ids first, the rest after)
 
 
 def new_session() -> str:
@@ -66,7 +68,7 @@ class RunContext:
     @cached_property
     def spec(self) -> RunSpec:
         o = self.options
-        return run_spec(
+        spec = run_spec(
             self.repo.root,
             test_cmd=o.test_cmd,
             ignores=o.ignores,
@@ -74,6 +76,7 @@ class RunContext:
             timeout_s=o.timeout_s,
             record_leaks=o.isolation,
         )
+        return spec.model_copy(update={"shuffle_seed": o.shuffle_seed, "order": o.order})
 
     @cached_property
     def store(self) -> SessionStore:

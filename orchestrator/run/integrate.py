@@ -26,12 +26,13 @@ def integrate(
     emit: Emit,
     full: bool = False,
     stop: Stop | None = None,
-) -> str:
+) -> str | None:
     """Merge each accepted branch; a conflict or a regression after a merge takes it back out.
 
     After each merge the union of the merged branches' fixed tests and the baseline-passing tests
     they could affect (those in the test files they touched or fixed; all of them with `full`) are
-    re-run. Returns the integration branch; `results` are updated in place (`merged`, `reason`).
+    re-run. Returns the integration branch, or None when nothing merged (no branch is left);
+    `results` are updated in place (`merged`, `reason`).
     """
     branch = integration_branch(session)
     repo.drop_branch(branch)  # a resumed run starts the integration over
@@ -72,7 +73,7 @@ def integrate(
             touched = files
             emit(
                 AgentUpdate(
-                    category=result.category,
+                    category=result.item or result.category,
                     agent=result.agent,
                     status="merged",
                     attempt=result.attempts,
@@ -81,6 +82,10 @@ def integrate(
                     branch=result.branch,
                 )
             )
+    if not any(r.merged for r in results):
+        repo.drop_branch(branch)
+        emit(Log(message="nothing merged: no integration branch was made"))
+        return None
     return branch
 
 

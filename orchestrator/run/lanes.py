@@ -39,10 +39,11 @@ def run_lane(orders: list[WorkOrder], ctx: RunContext, base: str) -> list[AgentR
 
 
 def run_order(order: WorkOrder, ctx: RunContext, start: str) -> AgentResult:
-    branch = branch_name(ctx.options.session, order.category)
+    branch = branch_name(ctx.options.session, order.key)
     result = AgentResult(
         agent=order.agent,
         category=order.category,
+        item=order.item,
         branch=branch,
         status="no_patch",
         target=order.target,
@@ -79,7 +80,7 @@ def _attempts(
     for attempt in range(1, ctx.options.max_attempts + 1):
         if ctx.controls.stop_requested:
             raise Cancelled("the run was stopped")
-        if ctx.controls.is_cancelled(order.category):
+        if ctx.controls.is_cancelled(order.key):
             result.status, result.reason = "error", "cancelled"
             return
         if not specialists:
@@ -100,9 +101,7 @@ def _attempts(
             result.reason = (
                 proposal.explanation if proposal.declined else "the agent changed nothing"
             )
-            ctx.emit(
-                Log(message=f"{order.category}: {specialist.name} made no patch: {result.reason}")
-            )
+            ctx.emit(Log(message=f"{order.key}: {specialist.name} made no patch: {result.reason}"))
             specialists.pop(0)  # the next in the chain (the model) gets its turn
             continue
         update("verifying")
@@ -115,7 +114,7 @@ def _attempts(
             spec=in_worktree(ctx.spec, worktree),
             mode=ctx.options.verify,
             emit=ctx.emit,
-            stop=ctx.controls.token(order.category),
+            stop=ctx.controls.token(order.key),
         )
         _record(result, verdict, ctx, start, commit)
         if verdict.accepted:
@@ -164,7 +163,7 @@ def _test_runner(order: WorkOrder, ctx: RunContext, worktree: Path) -> Callable[
 
     def run_tests() -> str:
         spec = in_worktree(ctx.spec, worktree).model_copy(update={"select": order.tests})
-        run = run_suite(spec, stop=ctx.controls.token(order.category))
+        run = run_suite(spec, stop=ctx.controls.token(order.key))
         lines = [
             f"{r.nodeid}: {r.outcome}" + (f" - {r.message[:300]}" if r.message else "")
             for r in run.results
@@ -185,7 +184,7 @@ def _updater(ctx: RunContext, order: WorkOrder, result: AgentResult) -> Callable
     def update(status: str, **extra) -> None:
         ctx.emit(
             AgentUpdate(
-                category=order.category,
+                category=order.key,
                 agent=result.agent,
                 status=status,
                 attempt=result.attempts,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, Field
 
 from orchestrator.categories import MODEL_AGENT, specialist_for
-from orchestrator.models import PRIORITIES, TriageReport, WorkOrder
+from orchestrator.models import PRIORITIES, Environment, TriageReport, WorkOrder
+
+_SITE = re.compile(r"(?:site|dist)-packages/([A-Za-z_]\w*)")
 
 
 class Plan(BaseModel):
@@ -26,10 +30,10 @@ def plan(
     for category in report.categories:
         agent = category.agent or specialist_for(category.id)
         if agents is not None and agent not in agents and category.id not in agents:
-            result.left[category.id] = f"not among --agents ({', '.join(sorted(agents))})"
+            result.left[category.key] = f"not among --agents ({', '.join(sorted(agents))})"
             continue
         if agent == MODEL_AGENT and not model_available:
-            result.left[category.id] = (
+            result.left[category.key] = (
                 "no offline specialist; needs a model (set ANTHROPIC_API_KEY)"
             )
             continue
@@ -37,6 +41,8 @@ def plan(
         result.orders.append(
             WorkOrder(
                 category=category.id,
+                item=category.item,
+                cause=category.cause,
                 title=category.title,
                 tests=category.tests,
                 affected_files=category.affected_files,
@@ -48,13 +54,30 @@ def plan(
                 failures=[f for f in report.failures if f.nodeid in tests],
                 findings=[f for f in report.isolation if f.victim in tests],
                 notes=(notes or {}).get(category.id, ""),
+                environment=_involved(report, tests),
             )
         )
-    listed = {cat: i for i, cat in enumerate(first or [])}
+    listed: dict[str, int] = {}
+    for cat in first or []:  # a category can be listed once per plan item
+        listed.setdefault(cat, len(listed))
     result.orders.sort(
         key=lambda o: (listed.get(o.category, len(listed)), PRIORITIES.index(o.priority), -o.target)
     )
     return result
+
+
+def _involved(report: TriageReport, tests: set[str]) -> Environment | None:
+    """The environment facts a specialist needs: what changed, and the packages its failures'
+    tracebacks pass through (not the whole environment: it can hold hundreds)."""
+    env = report.environment
+    if env is None:
+        return None
+    changed = {c.name.lower() for c in env.changes}
+    tracebacks = [f.longrepr or "" for f in report.failures if f.nodeid in tests]
+    seen = {m.group(1).lower() for text in tracebacks for m in _SITE.finditer(text)}
+    keep = changed | {env.distribution(m).lower() for m in seen} | {"pytest"}
+    packages = {n: v for n, v in env.packages.items() if n.lower() in keep}
+    return env.model_copy(update={"packages": packages, "modules": {}})
 
 
 def lanes(orders: list[WorkOrder]) -> list[list[WorkOrder]]:

@@ -92,6 +92,10 @@ def handoff_state(
         ],
         interrupted=interrupted is not None,
         interrupted_reason=interrupted,
+        # the versions the next run compares with (module names are only triage's lookup)
+        environment=report.environment.model_copy(update={"modules": {}})
+        if report and report.environment
+        else None,
     )
 
 

@@ -85,11 +85,21 @@ def diagnose(ctx: RunContext, base: str) -> None:
                 stop=ctx.controls.stop,
             )
     ctx.emit(PhaseStarted(phase="triage"))
-    report = triage(run, ctx.repo.root, ctx.spec.command_line(), isolation=isolation)
+    previous = ctx.store.get("previous", HandoffView)
+    known = previous.state.environment if previous and previous.state else None
+    report = triage(
+        run,
+        ctx.repo.root,
+        ctx.spec.command_line(),
+        isolation=isolation,
+        previous_packages=known.packages if known else None,
+    )
     _watch_failing_containers(ctx, report)
+    if report.environment and report.environment.changes:
+        changes = "; ".join(c.describe() for c in report.environment.changes[:8])
+        ctx.emit(Log(message=f"dependencies changed: {changes}"))
     if ctx.model:
         _guess_unknown(ctx, report)
-    previous = ctx.store.get("previous", HandoffView)
     if previous is not None:
         report_staleness(ctx, previous, report)
     ctx.store.save("report", report)
@@ -158,13 +168,13 @@ def plan_lanes(ctx: RunContext, base: str) -> list[Lane]:
     )
     ctx.store.save("plan", result)
     announce_plan(ctx, report, result)
-    return [Lane(categories=[o.category for o in lane], base=base) for lane in lanes(result.orders)]
+    return [Lane(categories=[o.key for o in lane], base=base) for lane in lanes(result.orders)]
 
 
 def announce_plan(ctx: RunContext, report: TriageReport, result: Plan) -> None:
     """Tell the viewer the plan, and say once, plainly, what no agent will take and why."""
-    by_id = {c.id: c for c in report.categories}  # in the plan's order (a handoff's come first)
-    ctx.emit(PlanReady(categories=[by_id[o.category] for o in result.orders]))
+    by_key = {c.key: c for c in report.categories}  # in the plan's order (a handoff's come first)
+    ctx.emit(PlanReady(categories=[by_key[o.key] for o in result.orders]))
     reasons: dict[str, list[str]] = {}
     for category, why in result.left.items():
         reasons.setdefault(why, []).append(category)
@@ -173,7 +183,7 @@ def announce_plan(ctx: RunContext, report: TriageReport, result: Plan) -> None:
 
 
 def agents(ctx: RunContext, lane: Lane) -> list[AgentResult]:
-    orders = {o.category: o for o in ctx.store.load("plan", Plan).orders}
+    orders = {o.key: o for o in ctx.store.load("plan", Plan).orders}
     return run_lane([orders[c] for c in lane.categories], ctx, lane.base)
 
 

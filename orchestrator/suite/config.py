@@ -43,16 +43,24 @@ def load_config(repo: Path) -> TargetConfig:
 
 def resolve_command(repo: Path, test_cmd: str | None, config: TargetConfig) -> list[str]:
     """--test-cmd, else [tool.orchestrator], else uv where a uv.lock is, else .venv, else ours."""
-    if test_cmd:
-        return shlex.split(test_cmd)
-    if config.test_cmd:
-        return shlex.split(config.test_cmd)
+    if test_cmd or config.test_cmd:
+        return _anchored(repo, shlex.split(test_cmd or config.test_cmd or ""))
     if (repo / "uv.lock").is_file() and shutil.which("uv"):
         return ["uv", "run", "--no-sync", "pytest"]
     for python in (repo / ".venv" / "bin" / "python", repo / ".venv" / "Scripts" / "python.exe"):
         if python.is_file():
             return [str(python), "-m", "pytest"]
     return [sys.executable, "-m", "pytest"]
+
+
+def _anchored(repo: Path, command: list[str]) -> list[str]:
+    """A relative executable (`.venv/bin/python`) is the repo's: runs in worktrees, where no
+    `.venv` is, still use it."""
+    if command and os.sep in command[0] and not os.path.isabs(command[0]):
+        candidate = os.path.normpath(repo / command[0])  # not resolved: a venv's python is a link
+        if os.path.exists(candidate):
+            return [candidate, *command[1:]]
+    return command
 
 
 def run_spec(

@@ -29,7 +29,7 @@ from orchestrator.events import (
     TestStarted,
     ignore,
 )
-from orchestrator.models import Frame, Leak, RunSpec, SuiteRun, TestResult
+from orchestrator.models import Environment, Frame, Leak, RunSpec, SuiteRun, TestResult
 from orchestrator.secrets import scrub
 from orchestrator.suite.config import environ_for
 
@@ -37,6 +37,7 @@ PLUGIN_DIR = str(Path(__file__).resolve().parent / "plugin")
 COLLECT_TIMEOUT_S = 600.0  # importing a big suite can be slow; a hang at import is still bounded
 EXIT_GRACE_S = 30.0  # after the last result, how long session teardown may take
 POLL_S = 0.02
+ENV_KEYS = ("python", "packages", "modules")
 
 # pytest exit codes
 NO_TESTS_COLLECTED = 5
@@ -60,6 +61,7 @@ def run_suite(
             _run_chunk(spec, remaining, chunk, emit, label, stop, first=attempt == 0)
             if attempt == 0:
                 run.collected = chunk.collected or []
+                run.environment = chunk.environment
                 _check_start(spec, chunk, remaining)
             run.results.extend(chunk.results)
             if chunk.finished:
@@ -93,6 +95,7 @@ class _Chunk:
     finished: bool = False
     exit_code: int | None = None
     output_tail: str = ""
+    environment: Environment | None = None
 
     @property
     def stream(self) -> Path:
@@ -146,8 +149,14 @@ def _run_chunk(
         env["ORCHESTRATE_SELECT"] = str(chunk.select_file)
     if spec.shuffle_seed is not None:
         env["ORCHESTRATE_SHUFFLE"] = str(spec.shuffle_seed)
+    if spec.order:
+        order_file = chunk.tmp / "order.txt"
+        order_file.write_text("\n".join(spec.order) + "\n", encoding="utf-8")
+        env["ORCHESTRATE_ORDER"] = str(order_file)
     if spec.record_leaks:
         env["ORCHESTRATE_LEAKS"] = "1"
+    if first and select is None:
+        env["ORCHESTRATE_ENV"] = "1"  # whole-suite runs say what the interpreter has installed
     chunk.stream.touch()
     with open(chunk.output, "wb") as out:
         try:
@@ -211,6 +220,8 @@ def _watch(
                     )
                 elif kind == "leaks":
                     _attach_leaks(chunk, event)
+                elif kind == "env":
+                    chunk.environment = Environment.model_validate({k: event[k] for k in ENV_KEYS})
                 elif kind == "finish":
                     chunk.finished = True
             if exited:

@@ -51,13 +51,15 @@ def verify(
     violations = static_violations(_sources(repo, base, changed), _sources(repo, head, changed))
     violations += _shrunk(baseline.collected, collected)
 
+    modules = _module_targets(order.tests, collected)
     wanted = set(order.tests) | {c for f in order.findings for c in f.culprits}
+    wanted |= {n for tests in modules.values() for n in tests}
     wanted |= set(collected) if mode == "full" else regression_set(worktree, changed, collected)
     selected = [n for n in collected if n in wanted]
     label = f"verify {order.category}"
     run = run_suite(spec.model_copy(update={"select": selected}), emit, label, stop)
     results = run.by_id()
-    fixed = [t for t in order.tests if t in results and results[t].outcome in _PASSING]
+    fixed = [t for t in order.tests if _passes(t, results, modules)]
     still_failing = [t for t in order.tests if t not in fixed]
     was = baseline.by_id()
     regressions = [n for n in selected if _regressed(was.get(n), results.get(n))]
@@ -87,6 +89,24 @@ def verify(
         reason=None if accepted else _reason(violations, still_failing, regressions, results),
         output=_output(violations, still_failing, regressions, results, originals, tests_changed),
     )
+
+
+def _module_targets(tests: list[str], collected: list[str]) -> dict[str, list[str]]:
+    """A collection error's target is its file: the tests it collects now stand for it."""
+    files = {t for t in tests if "::" not in t}
+    found: dict[str, list[str]] = {t: [] for t in files}
+    for nodeid in collected:
+        path = nodeid.split("::", 1)[0]
+        if path in found and nodeid != path:
+            found[path].append(nodeid)
+    return found
+
+
+def _passes(test: str, results: dict[str, TestResult], modules: dict[str, list[str]]) -> bool:
+    if test in modules:  # it collects now, and every test it holds passes
+        tests = modules[test]
+        return bool(tests) and all(results.get(n) and results[n].outcome in _PASSING for n in tests)
+    return test in results and results[test].outcome in _PASSING
 
 
 def _rejected(order: WorkOrder, reason: str) -> Verdict:

@@ -78,7 +78,7 @@ class PlainLog:
             case PlanReady():
                 lines = [f"plan: {len(event.categories)} categories"]
                 for c in event.categories:
-                    lines.append(f"  {c.id:<20} {c.count:>5}  {c.priority:<8}  {c.agent or '-'}")
+                    lines.append(f"  {c.key:<20} {c.count:>5}  {c.priority:<8}  {c.agent or '-'}")
                 return lines
             case AgentUpdate():
                 return [_agent_line(event)]

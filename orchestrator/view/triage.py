@@ -24,11 +24,11 @@ def render_table(report: TriageReport) -> RenderableType:
     table.add_column("agent")
     for c in report.categories:
         table.add_row(
-            c.id, str(c.count), Text(c.priority, style=_PRIORITY_STYLE[c.priority]), c.agent or "-"
+            c.key, str(c.count), Text(c.priority, style=_PRIORITY_STYLE[c.priority]), c.agent or "-"
         )
     details = [
         Text.assemble(
-            (f"\n{c.id}", "bold"),
+            (f"\n{c.key}", "bold"),
             f" ({c.count}): {c.title}\n",
             ("  pattern: ", "dim"),
             _trim(c.pattern, 160),

@@ -267,7 +267,7 @@ class OrchestrateApp(App[object]):
         plan.clear()
         for c in self._progress.categories:
             plan.add_row(
-                Text(c.id), c.count, c.priority, Text(c.agent or "-"), Text(c.title), key=c.id
+                Text(c.key), c.count, c.priority, Text(c.agent or "-"), Text(c.title), key=c.key
             )
 
     def _show_agent(self, category: str) -> None:

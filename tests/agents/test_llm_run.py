@@ -301,4 +301,4 @@ def test_without_a_key_the_run_says_once_what_waits_for_a_model(
     )
     assert "model could not name" not in err and ", model " not in err
     handoff = Path(report["handoff"]).read_text()
-    assert "`llm` on `unknown`: target 1 tests" in handoff
+    assert "`llm` on `unknown`: target 1 test (" in handoff

@@ -169,7 +169,7 @@ def test_markdown_reads_like_a_handoff(tmp_path: Path) -> None:
     )
     assert "| `tests/test_slow.py::test_big` | 31.5 s |" in text
     assert f"orchestrate run /src/cos --from-handoff {path}" in text
-    assert "1. `llm` on `uuid_type`: target 1 tests (high)" in text
+    assert "1. `llm` on `uuid_type`: target 1 test (high)" in text
     assert text.index("`llm` on `uuid_type`") < text.index("`model_defaults` on `model_defaults`")
 
 

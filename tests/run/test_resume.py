@@ -117,14 +117,21 @@ def test_session_one_handoff_holds_exactly_what_the_run_reported(
     assert [(a.category, a.status, a.fixed) for a in state.agents] == [
         ("async_event_loop", "accepted", [LOWER])
     ]
-    assert [(c.id, c.tests) for c in state.remaining] == [("unknown", [ADD, SUB])]
-    assert [(p.agent, p.category, p.target) for p in state.next_plan] == [("llm", "unknown", 2)]
+    # two different signatures: two plan items of one category, each with its own command
+    assert [(c.id, c.tests) for c in state.remaining] == [("unknown", [ADD]), ("unknown", [SUB])]
+    assert [(p.agent, p.category, p.target) for p in state.next_plan] == [
+        ("llm", "unknown", 1),
+        ("llm", "unknown", 1),
+    ]
     assert state.test_command == PY and state.previous is None
     # the contract's view of it: the suite command, one command per remaining category
-    assert view.commands == [PY, f"{PY} {ADD} {SUB}"]
+    assert view.commands == [PY, f"{PY} {ADD}", f"{PY} {SUB}"]
     assert view.test_command == PY and view.ignores == [] and view.deselect == []
     assert view.previous.model_dump() == report["after"]
-    assert [(c.category, c.count, c.tests) for c in view.categories] == [("unknown", 2, [ADD, SUB])]
+    assert [(c.category, c.count, c.tests) for c in view.categories] == [
+        ("unknown", 1, [ADD]),
+        ("unknown", 1, [SUB]),
+    ]
 
     text = path.read_text(encoding="utf-8")
     assert text.startswith(f"# Handoff: session {report['session']} (")
@@ -137,14 +144,14 @@ def test_session_one_handoff_holds_exactly_what_the_run_reported(
         text,
     )
     remaining = text[text.index("## Remaining failures by category") : text.index("## Commands")]
-    assert "### 1. Uncategorised failures (2 failures) - LOW" in remaining
+    assert "### 1. Uncategorised failures: assert -1 == 5 (1 failure) - LOW" in remaining
     assert "- **Pattern**: `assert -1 == 5`" in remaining  # the real assertion message
     assert f"`{ADD}`" in remaining and f"`{SUB}`" in remaining
     commands = text[text.index("## Commands") : text.index("## Next plan")]
     assert f"```bash\n{PY}\n```" in commands
-    assert f"{PY} {ADD} {SUB}" in commands
+    assert f"{PY} {ADD}\n" in commands and f"{PY} {SUB}\n" in commands
     assert f"orchestrate run {repo} --from-handoff {path}" in commands
-    assert "1. `llm` on `unknown`: target 2 tests (low)" in text
+    assert "1. `llm` on `unknown`: target 1 test (low)" in text
     assert "**Integration branch**" in text and report["integration_branch"] in text
 
 
@@ -195,7 +202,7 @@ def test_next_session_starts_from_the_handoff_and_says_what_changed(make_repo, c
     assert code == 0, err
     assert checkout(repo) == before  # the only change: the new handoff under handoffs/
     assert (
-        f"orchestrate: from {path}: test command `{PY}`, 0 ignores, 0 deselected, 1 categories"
+        f"orchestrate: from {path}: test command `{PY}`, 0 ignores, 0 deselected, 2 categories"
         in err
     )
     # a fresh baseline: the suite as it is now, not as the handoff saw it

@@ -164,6 +164,13 @@ SOURCES = {
         def add(a, b):
             return a + b
         """,
+    "app/report.py": """
+        from sqlalchemy import column, select
+
+
+        def widget_ids():
+            return select([column("id")])
+        """,
 }
 
 TESTS = {
@@ -318,6 +325,21 @@ TESTS = {
         def test_parse_other_id():
             assert parse_id("user-42")
         """,
+    "tests/test_upgrade.py": """
+        from app.report import widget_ids
+
+
+        def test_widget_ids():
+            assert widget_ids() is not None
+
+
+        class TestLegacySetup:
+            def setup(self):
+                self.items = [1, 2]
+
+            def test_items(self):
+                assert len(self.items) == 2
+        """,
     "tests/test_validation.py": """
         import pytest
         from app.schemas import UserIn, post_user
@@ -359,6 +381,8 @@ EXPECTED = {
     "transaction_state": {"tests/test_transaction.py::test_save_twice"},
     "timeout": {"tests/test_hang.py::test_hang"},
     "collection_error": {"tests/test_broken.py"},
+    "dependency_upgrade": {"tests/test_upgrade.py::test_widget_ids"},
+    "test_framework_contract": {"tests/test_upgrade.py::TestLegacySetup::test_items"},
     "unknown": {"tests/test_logic.py::test_add"},
 }
 
@@ -371,10 +395,20 @@ SOURCE_OF = {
     "db_schema": "app/health.py",
     "mapper_conflict": "app/tables.py",
     "transaction_state": "app/store.py",
+    "dependency_upgrade": "app/report.py",
 }
 
 CONTRACT_KEYS = {
-    "top": {"repo", "test_command", "baseline", "failures", "categories", "slow_tests"},
+    # `environment` is our extension (the installed packages and what changed)
+    "top": {
+        "repo",
+        "test_command",
+        "baseline",
+        "failures",
+        "categories",
+        "slow_tests",
+        "environment",
+    },
     "baseline": {"total", "passed", "failed", "errors", "skipped", "duration_s"},
     "failure": {
         "nodeid",
@@ -398,6 +432,7 @@ CONTRACT_KEYS = {
         "fix_strategy",
         "agent",
         "priority",
+        "item",  # our extension: the plan item (the id unless the category has several causes)
     },
     "slow_test": {"nodeid", "duration_s"},
 }
@@ -450,12 +485,12 @@ def test_every_category_holds_its_tests(triaged) -> None:
 def test_counts_and_the_hang(triaged) -> None:
     report, elapsed = triaged
     baseline = report["baseline"]
-    # 18 failing tests (the hang counts as failed) + 1 collection error; passes: name_kept,
+    # 20 failing tests (the hang counts as failed) + 1 collection error; passes: name_kept,
     # add_ok, users_mounted and the two tests around the hang
-    assert baseline["failed"] == sum(len(t) for t in EXPECTED.values()) - 1 == 18
+    assert baseline["failed"] == sum(len(t) for t in EXPECTED.values()) - 1 == 20
     assert baseline["errors"] == 1
     assert baseline["passed"] == 5
-    assert baseline["total"] == 24
+    assert baseline["total"] == 26
     assert elapsed < 60
     failures = {f["nodeid"]: f for f in report["failures"]}
     hang = failures["tests/test_hang.py::test_hang"]
@@ -514,8 +549,8 @@ def test_json_is_exactly_the_contract(triaged, broken_repo: Path) -> None:
         assert category["priority"] in ("critical", "high", "medium", "low")
     for slow in report["slow_tests"]:
         assert set(slow) == CONTRACT_KEYS["slow_test"]
-    first = [c["id"] for c in report["categories"]][:3]
-    assert set(first) == {"timeout", "collection_error", "docker_lifecycle"}  # critical first
+    first = [c["id"] for c in report["categories"]][:4]
+    assert set(first) == {"timeout", "collection_error", "docker_lifecycle", "dependency_upgrade"}
 
 
 def test_readable_output_names_the_categories(make_repo) -> None:

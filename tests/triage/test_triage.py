@@ -43,6 +43,9 @@ CONTRACT_IDS = {
     "timeout",
     "collection_error",
     "unknown",
+    # added by issue 16 (the contract's table is extended in its note)
+    "dependency_upgrade",
+    "test_framework_contract",
 }
 SITE = "/usr/lib/python3.11/site-packages"
 
@@ -589,7 +592,15 @@ def test_isolation_overrides_message_category_and_drops_flaky(tmp_path: Path) ->
 def test_contract_json_has_exactly_the_contract_keys(tmp_path: Path) -> None:
     report = triage(run_of(*_uuid_failures(2), passed=1), tmp_path, "pytest -q")
     data = report.contract_json()
-    assert set(data) == {"repo", "test_command", "baseline", "failures", "categories", "slow_tests"}
+    assert set(data) == {
+        "repo",
+        "test_command",
+        "baseline",
+        "failures",
+        "categories",
+        "slow_tests",
+        "environment",  # our extension: installed packages and what changed
+    }
     assert set(data["baseline"]) == {"total", "passed", "failed", "errors", "skipped", "duration_s"}
     assert set(data["failures"][0]) == {
         "nodeid",
@@ -613,6 +624,7 @@ def test_contract_json_has_exactly_the_contract_keys(tmp_path: Path) -> None:
         "fix_strategy",
         "agent",
         "priority",
+        "item",  # our extension: the plan item (the id unless the category has several causes)
     }
     assert data["repo"] == str(tmp_path) and data["failures"][0]["category"] == "uuid_type"
 

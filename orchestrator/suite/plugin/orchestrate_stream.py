@@ -6,7 +6,9 @@ orchestrator sees every result while the suite runs and keeps them if the proces
 Other switches, all environment variables:
   ORCHESTRATE_SELECT   a file of node ids: run exactly these, in this order
   ORCHESTRATE_SHUFFLE  a seed: run the suite in a seeded random order
+  ORCHESTRATE_ORDER    a file of node ids: run those first, in this order (the rest after)
   ORCHESTRATE_LEAKS    "1": record the state each test changed and did not restore
+  ORCHESTRATE_ENV      "1": report the interpreter's installed distributions first
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import sys
 import sysconfig
 
@@ -24,6 +27,7 @@ _stream = None
 _reports: dict[str, dict] = {}
 _excinfo: dict[str, tuple] = {}
 _leak_tracker = None
+_rootdir = ""
 
 
 def _write(event: dict) -> None:
@@ -40,12 +44,35 @@ def _trim(text: str | None, limit: int = _MAX_TEXT) -> str | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _stream, _leak_tracker
+    global _stream, _leak_tracker, _rootdir
+    _rootdir = str(config.rootpath)
     path = os.environ.get("ORCHESTRATE_STREAM")
     if path:
         _stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the session
     if os.environ.get("ORCHESTRATE_LEAKS") == "1":
         _leak_tracker = _LeakTracker(str(config.rootpath))
+    if os.environ.get("ORCHESTRATE_ENV") == "1":
+        _write({"e": "env", **_environment()})
+
+
+def _environment() -> dict:
+    """The installed distributions' versions and the top-level modules whose distribution is
+    named otherwise (`yaml` -> `PyYAML`), as the target's own interpreter sees them."""
+    from importlib import metadata
+
+    packages = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name and name not in packages:
+            packages[name] = dist.version
+    modules = {}
+    mapping = getattr(metadata, "packages_distributions", None)  # Python >= 3.10
+    for module, names in (mapping() if mapping else {}).items():
+        if names and module.isidentifier() and not module.startswith("_"):
+            canonical = re.sub(r"[-_.]+", "-", names[0]).lower()
+            if canonical != module.lower().replace("_", "-"):
+                modules[module] = names[0]
+    return {"python": sys.version.split()[0], "packages": packages, "modules": modules}
 
 
 def pytest_collection_modifyitems(
@@ -68,6 +95,13 @@ def pytest_collection_modifyitems(
     seed = os.environ.get("ORCHESTRATE_SHUFFLE")
     if seed and not select:
         random.Random(int(seed)).shuffle(items)
+    order = os.environ.get("ORCHESTRATE_ORDER")
+    if order and not select:
+        with open(order, encoding="utf-8") as f:
+            rank = {line.strip(): i for i, line in enumerate(f) if line.strip()}
+        items.sort(
+            key=lambda item: rank.get(item.nodeid, len(rank))
+        )  # stable: the rest keep theirs
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -76,6 +110,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
     if report.failed:
+        text = report.longreprtext
+        exc_type = _exc_name(text)
+        message = _first_line(text)
+        if exc_type and message.startswith(exc_type + ":"):
+            message = message[len(exc_type) + 1 :].strip()  # the type is reported on its own
         _write(
             {
                 "e": "result",
@@ -83,10 +122,10 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
                 "outcome": "error",
                 "when": "collect",
                 "duration": 0.0,
-                "exc_type": _exc_name(report.longreprtext),
-                "message": _first_line(report.longreprtext),
-                "frames": [],
-                "longrepr": _trim(report.longreprtext),
+                "exc_type": exc_type,
+                "message": message,
+                "frames": _text_frames(text, os.getcwd()),
+                "longrepr": _trim(text),
             }
         )
 
@@ -171,6 +210,8 @@ def _describe(nodeid: str) -> dict:
         message = str(excinfo.value)
     except Exception as exc:  # a broken __str__ must not lose the result
         message = f"<unprintable {type(exc).__name__}>"
+    if exc_type.__name__ == "FixtureLookupError":  # its str() is a tuple; say what pytest says
+        message = f"fixture {getattr(excinfo.value, 'argname', '?')!r} not found"
     return {"exc_type": name, "message": _trim(message, 2000), "frames": _frames(excinfo, root)}
 
 
@@ -185,6 +226,33 @@ def _frames(excinfo, root: str) -> list[dict]:
         if any(part in path for part in _SKIP_DIRS):
             continue
         frames.append({"path": _relative(path, root), "line": entry.lineno + 1, "func": entry.name})
+    return frames[-30:]
+
+
+# pytest's entry lines: "app/core.py:3: in <module>", "/venv/.../numpy/__init__.py:414: AttributeError"
+# and the standard traceback's 'File "app/core.py", line 3, in <module>'.
+_ENTRY = re.compile(
+    r"^(?P<path>[^\s:][^:\n]*\.py):(?P<line>\d+): (?:in (?P<func>\S+)|\w)"
+    r'|^\s*File "(?P<path2>[^"]+\.py)", line (?P<line2>\d+), in (?P<func2>\S+)',
+    re.M,
+)
+
+
+def _text_frames(text: str, cwd: str) -> list[dict]:
+    """The traceback of a collection error, read from pytest's report text (no excinfo is
+    kept for collectors), outermost first; pytest's and pluggy's own frames left out."""
+    root = _rootdir or cwd
+    frames: list[dict] = []
+    for m in _ENTRY.finditer(text or ""):
+        path = m.group("path") or m.group("path2")
+        line = int(m.group("line") or m.group("line2"))
+        func = m.group("func") or m.group("func2") or ""
+        full = os.path.normpath(path if os.path.isabs(path) else os.path.join(cwd, path))
+        if any(part in full for part in _SKIP_DIRS) or "importlib" + os.sep in full:
+            continue
+        frame = {"path": _relative(full, root), "line": line, "func": func}
+        if not frames or frames[-1] != frame:
+            frames.append(frame)
     return frames[-30:]
 
 
