@@ -16,7 +16,7 @@ from typing import Any, cast
 import libcst as cst
 
 from orchestrator.agents.codemod import Files, decline, failing_tests, failure_text, test_files
-from orchestrator.agents.syntax import dotted, string_value, with_import
+from orchestrator.agents.syntax import dotted, statements, string_value, with_body, with_import
 from orchestrator.models import Proposal, WorkOrder
 
 UNIQUE_FIELDS = {
@@ -253,12 +253,12 @@ def _fresh(field: str, taken: set[str]) -> str:
 
 def _prepend(func: cst.FunctionDef, lines: list[cst.BaseStatement]) -> cst.FunctionDef:
     """Insert statements at the top of a function body, after its docstring."""
-    body = list(func.body.body)
+    body = statements(func)
     start = (
         1 if body and isinstance(body[0], cst.SimpleStatementLine) and _docstring(body[0]) else 0
     )
     body[start:start] = lines
-    return func.with_changes(body=func.body.with_changes(body=body))
+    return with_body(func, body)
 
 
 def _docstring(line: cst.SimpleStatementLine) -> bool:

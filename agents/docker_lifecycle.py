@@ -169,13 +169,8 @@ def _wait_stmt(pause: tuple[str, str, cst.Call, str]) -> cst.SimpleStatementLine
 
 
 def _guard(func: cst.FunctionDef) -> tuple[cst.FunctionDef, list[str], set[str]]:
-    """The function with every unguarded pause/stop followed by try/finally restore + wait.
-
-    A one-line body (`def f(c): c.pause(); ...`) holds no statements a `try` can wrap: left as is.
-    """
-    if not isinstance(func.body, cst.IndentedBlock):
-        return func, [], set()
-    body: list[cst.BaseStatement] = list(func.body.body)
+    """The function with every unguarded pause/stop followed by try/finally restore + wait."""
+    body = syntax.statements(func)
     notes: list[str] = []
     kinds: set[str] = set()
     index = 0
@@ -218,7 +213,7 @@ def _guard(func: cst.FunctionDef) -> tuple[cst.FunctionDef, list[str], set[str]]
         notes.append(f"{pause[0]} {pause[1]} in {func.name.value}")
         kinds.add(pause[3])
         index += 1 + len(block)
-    return func.with_changes(body=func.body.with_changes(body=body)), notes, kinds
+    return (syntax.with_body(func, body) if notes else func), notes, kinds
 
 
 def _fix_file(worktree: Path, path: Path) -> list[str]:

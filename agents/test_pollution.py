@@ -214,10 +214,10 @@ def _stop_patchers(func: cst.FunctionDef, fixer: _Mutations) -> tuple[cst.Functi
         if isinstance(c.func, cst.Attribute) and c.func.attr.value == "stop"
     }
     patchers: dict[str, str] = {}  # variable -> how the test spells `patch`
-    body: list[cst.BaseStatement | cst.BaseSmallStatement] = []
+    body: list[cst.BaseStatement] = []
     notes: list[str] = []
     one_target = m.Assign(targets=[m.AssignTarget(target=m.Name())])
-    for stmt in func.body.body:
+    for stmt in syntax.statements(func):
         body.append(stmt)
         for call in syntax.find_all(stmt, m.Call(), cst.Call):
             patch_name = syntax.dotted(call.func)
@@ -245,7 +245,7 @@ def _stop_patchers(func: cst.FunctionDef, fixer: _Mutations) -> tuple[cst.Functi
             notes.append(f"un-stopped patcher -> request.addfinalizer({stop})")
             if "request" not in fixer.fixtures:
                 fixer.fixtures.append("request")
-    return func.with_changes(body=func.body.with_changes(body=body)), notes
+    return (syntax.with_body(func, body) if notes else func), notes
 
 
 def _is_patch_func(name: str) -> bool:
