@@ -12,7 +12,7 @@ from pathlib import Path
 from orchestrator.categories import MODEL_AGENT
 from orchestrator.errors import Cancelled, OrchestrateError
 from orchestrator.events import AgentUpdate, Log
-from orchestrator.models import AgentResult, Proposal, Usage, Verdict, WorkOrder
+from orchestrator.models import AgentResult, Proposal, Repair, Usage, Verdict, WorkOrder
 from orchestrator.run.context import RunContext
 from orchestrator.specialists import Specialist, load_specialist
 from orchestrator.suite.config import in_worktree
@@ -106,17 +106,19 @@ def _attempts(
             specialists.pop(0)  # the next in the chain (the model) gets its turn
             continue
         update("verifying")
-        verdict = verify(
-            repo=ctx.repo,
-            worktree=worktree,
-            base=start,
-            order=order,
-            baseline=ctx.baseline,
-            spec=in_worktree(ctx.spec, worktree),
-            mode=ctx.options.verify,
-            emit=ctx.emit,
-            stop=ctx.controls.token(order.category),
-        )
+        with ctx.watchdog.window(f"verify {order.category}") as repairs:
+            verdict = verify(
+                repo=ctx.repo,
+                worktree=worktree,
+                base=start,
+                order=order,
+                baseline=ctx.baseline,
+                spec=in_worktree(ctx.spec, worktree),
+                mode=ctx.options.verify,
+                emit=ctx.emit,
+                stop=ctx.controls.token(order.category),
+            )
+        verdict = _uncredited(verdict, repairs)
         _record(result, verdict, ctx, start, commit)
         if verdict.accepted:
             return
@@ -127,6 +129,25 @@ def _attempts(
         ctx.repo.git("reset", "-q", "--hard", start, cwd=worktree)
         if len(specialists) > 1:
             specialists.pop(0)
+
+
+def _uncredited(verdict: Verdict, repairs: list[Repair]) -> Verdict:
+    """A verification the docker watchdog had to repair a container in proves no fix."""
+    if not repairs or not verdict.fixed:
+        return verdict
+    reason = (
+        f"not a fix: the docker watchdog repaired a container during verification "
+        f"({repairs[0].describe()}); the tests passed thanks to the repair"
+    )
+    return verdict.model_copy(
+        update={
+            "accepted": False,
+            "fixed": [],
+            "still_failing": verdict.fixed + verdict.still_failing,
+            "reason": reason,
+            "output": f"{reason}\n\n{verdict.output}",
+        }
+    )
 
 
 def _record(
