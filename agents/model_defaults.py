@@ -16,7 +16,7 @@ from typing import Any, TypeGuard, cast
 
 import libcst as cst
 
-from orchestrator.agents.codemod import Files, decline, failure_text, test_files
+from orchestrator.agents.codemod import Files, decline, failure_text, imported_files, test_files
 from orchestrator.agents.syntax import dotted, statements, string_value, with_body, with_import
 from orchestrator.models import Proposal, WorkOrder
 
@@ -63,7 +63,7 @@ class ModelDefaults:
         classes = _scan(files)
         text = failure_text(order)
         nulls = _null_columns(text)
-        targets = _targets(classes, text, nulls, _tests_source(order, files))
+        targets = _targets(classes, text, nulls, _tests_source(order, files, classes))
         plans = {c.name: _plan(c, classes, nulls) for c in targets}
         plans = {name: plan for name, plan in plans.items() if plan}
         if not plans:
@@ -258,8 +258,13 @@ def _null_columns(text: str) -> set[tuple[str, str]]:
     return pairs
 
 
-def _tests_source(order: WorkOrder, files: Files) -> str:
-    return "\n".join(files.read(path) for path in test_files(order, files))
+def _tests_source(order: WorkOrder, files: Files, classes: dict[str, ModelClass]) -> str:
+    """The failing tests' files, their conftests and the project code they import (a model's
+    own module names every model: it is not read)."""
+    tests = test_files(order, files)
+    models = {c.path for c in classes.values()}
+    used = [p for p in imported_files(files, tests) if p not in models]
+    return "\n".join(files.read(path) for path in [*tests, *used])
 
 
 def _targets(

@@ -1,0 +1,47 @@
+"""Every corpus shape through `orchestrate run --agents <its specialist>`, offline.
+
+Each shape is a real repository with its category's real failure; the run goes through triage,
+the specialist, the verifier and integration. The test asserts what a reviewer would: every
+failing test passes on the integration branch, nothing else broke, exactly the expected files
+changed and each holds exactly the expected code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.agents.test_specialists_e2e import assert_all_fixed, run, show
+from tests.corpus import Shape, all_shapes
+from tests.helpers.fake_docker import fake_docker
+
+SHAPES = all_shapes()
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=[s.id for s in SHAPES])
+def test_corpus_shape_is_fixed_exactly(
+    shape: Shape, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shape.docker:
+        _, state = fake_docker(tmp_path, shape.docker)
+        monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    repo = shape.build(tmp_path / "repo")
+    report = run(repo, tmp_path, capsys, "--agents", shape.specialist, isolation=shape.isolation)
+    result = assert_all_fixed(report, shape.category, shape.failing)
+    assert sorted(result["files_changed"]) == sorted(shape.fixed), result["explanation"]
+    for path in shape.fixed:
+        assert show(repo, report, path) + "\n" == shape.expected(path), path
+    if shape.docker:
+        assert set(json.loads(state.read_text())["containers"].values()) <= {"running"}
+
+
+def test_the_corpus_covers_every_offline_category_with_three_shapes() -> None:
+    from orchestrator import categories
+
+    offline = {s.id for s in categories.CATEGORIES if s.specialist}
+    counts = {c: sum(s.category == c for s in SHAPES) for c in offline}
+    assert all(n >= 3 for n in counts.values()), counts
+    assert len({s.id for s in SHAPES}) == len(SHAPES)  # shape names are unique per category

@@ -1,0 +1,3 @@
+"""api_conflict shapes."""
+
+SHAPES: tuple = ()

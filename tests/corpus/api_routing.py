@@ -1,0 +1,3 @@
+"""api_routing shapes."""
+
+SHAPES: tuple = ()

@@ -1,0 +1,3 @@
+"""async_event_loop shapes."""
+
+SHAPES: tuple = ()

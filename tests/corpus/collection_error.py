@@ -1,0 +1,3 @@
+"""collection_error shapes."""
+
+SHAPES: tuple = ()

@@ -1,0 +1,3 @@
+"""db_schema shapes."""
+
+SHAPES: tuple = ()

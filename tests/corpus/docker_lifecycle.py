@@ -1,0 +1,3 @@
+"""docker_lifecycle shapes."""
+
+SHAPES: tuple = ()

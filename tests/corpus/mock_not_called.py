@@ -1,0 +1,3 @@
+"""mock_not_called shapes."""
+
+SHAPES: tuple = ()

@@ -1,0 +1,3 @@
+"""pollution shapes."""
+
+SHAPES: tuple = ()

@@ -1,0 +1,3 @@
+"""uuid_type shapes."""
+
+SHAPES: tuple = ()

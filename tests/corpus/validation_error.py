@@ -1,0 +1,3 @@
+"""validation_error shapes."""
+
+SHAPES: tuple = ()
