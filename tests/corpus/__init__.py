@@ -53,7 +53,9 @@ class Shape:
     def build(self, root: Path) -> Path:
         """The shape as a committed git repository at `root`."""
         root.mkdir(parents=True)
-        write_files(root, {"pyproject.toml": self.pyproject(), ".gitignore": "*.db\n", **self.files})
+        write_files(
+            root, {"pyproject.toml": self.pyproject(), ".gitignore": "*.db\n", **self.files}
+        )
         commit_all(root)
         return root
 
