@@ -136,7 +136,7 @@ def test_a_run_fixes_the_pausing_fixture_and_reports_the_repair(
     report = run(repo, tmp_path, capsys, "--agents", "docker_lifecycle")
     assert_all_fixed(report, "docker_lifecycle", 1)
     assert (
-        f'    subprocess.run(["docker", "pause", CACHE], check=True)\n'
+        '    subprocess.run(["docker", "pause", CACHE], check=True)\n'
         "    try:\n"
         "        yield\n"
         "    finally:\n"
