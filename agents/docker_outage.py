@@ -89,13 +89,13 @@ def _setting(files: codemod.Files, container: str) -> Setting | None:
             for key, default in ENV_READ.findall(line):
                 if not any(t in key.lower() for t in tokens):
                     continue
-                constant = re.match(r"([A-Z][A-Z0-9_]*)\s*=", line)
-                name = f"{codemod.module_name(files, path)}.{constant[1]}" if constant else None
+                bound = re.match(r"([A-Z][A-Z0-9_]*)\s*=", line)  # read once, at import
+                name = f"{codemod.module_name(files, path)}.{bound[1]}" if bound else None
                 candidates.append((key, default, path, name))
     for suffix in ("URL", "URI", "DSN", "HOST", "ADDR"):
-        for key, default, _, constant in candidates:
+        for key, default, _, attr in candidates:
             if key.upper().endswith(suffix):
-                return Setting(key, _unreachable(key, default, tokens), constant)
+                return Setting(key, _unreachable(key, default, tokens), attr)
     return None
 
 
@@ -125,8 +125,9 @@ def _rewrite(
         with_fixture = syntax.add_param(func, "monkeypatch")
         if with_fixture is None:
             continue
+        before = getattr(body[index], "leading_lines", [])
         patch = _patch_line(setting).with_changes(
-            leading_lines=[*body[index].leading_lines, cst.EmptyLine(comment=cst.Comment(COMMENT))]
+            leading_lines=[*before, cst.EmptyLine(comment=cst.Comment(COMMENT))]
         )
         new_body = [*body[:index], patch, *guard.body.body, *kept, *body[index + 2 :]]
         new = syntax.with_body(with_fixture, new_body)
