@@ -39,6 +39,8 @@ SPECIALISTS: dict[str, str] = {
     "test_pollution": "orchestrator.agents.test_pollution:TestPollution",
     "db_schema": "orchestrator.agents.db_schema:DbSchema",
     "docker_lifecycle": "orchestrator.agents.docker_lifecycle:DockerLifecycle",
+    "api_routing": "orchestrator.agents.api_routing:ApiRouting",
+    "renamed_import": "orchestrator.agents.renamed_import:RenamedImport",
     "llm": "orchestrator.agents.llm:LLMSpecialist",
 }
 GUESSER = "orchestrator.agents.llm:guess_category"  # names an `unknown` group (one cheap call)

@@ -53,11 +53,12 @@ def verify(
 
     wanted = set(order.tests) | {c for f in order.findings for c in f.culprits}
     wanted |= set(collected) if mode == "full" else regression_set(worktree, changed, collected)
+    wanted |= {n for t in order.tests for n in _in_file(t, collected)}
     selected = [n for n in collected if n in wanted]
     label = f"verify {order.category}"
     run = run_suite(spec.model_copy(update={"select": selected}), emit, label, stop)
     results = run.by_id()
-    fixed = [t for t in order.tests if t in results and results[t].outcome in _PASSING]
+    fixed = [t for t in order.tests if _passes(t, results, collected)]
     still_failing = [t for t in order.tests if t not in fixed]
     was = baseline.by_id()
     regressions = [n for n in selected if _regressed(was.get(n), results.get(n))]
@@ -87,6 +88,21 @@ def verify(
         reason=None if accepted else _reason(violations, still_failing, regressions, results),
         output=_output(violations, still_failing, regressions, results, originals, tests_changed),
     )
+
+
+def _in_file(target: str, collected: list[str]) -> list[str]:
+    """The tests a collection error's target (its file, no `::`) stands for, once it collects."""
+    if "::" in target:
+        return []
+    return [n for n in collected if n.split("::", 1)[0] == target]
+
+
+def _passes(target: str, results: dict[str, TestResult], collected: list[str]) -> bool:
+    """A test passes; a file that failed to collect now collects and every test in it passes."""
+    if target in results:
+        return results[target].outcome in _PASSING
+    tests = _in_file(target, collected)
+    return bool(tests) and all(n in results and results[n].outcome in _PASSING for n in tests)
 
 
 def _rejected(order: WorkOrder, reason: str) -> Verdict:
