@@ -108,8 +108,7 @@ def _fix_prefix(
             mount.prefix = old
             if not works:
                 continue
-            module = files.parse(mount.file)
-            assert module is not None  # read_app() parsed it
+            module = app.modules[mount.file]
             value = cst.SimpleString(f'"{prefix}"')
             files.write(
                 mount.file,
@@ -169,9 +168,7 @@ def _fix_slashes(files: codemod.Files, app: App, lost: list[Request]) -> list[st
         else:
             return []  # every lost request must be explained
     for rel, mapping in decorators.items():
-        module = files.parse(rel)
-        assert module is not None  # read_app() parsed it
-        files.write(rel, syntax.replace_nodes(module, mapping))
+        files.write(rel, syntax.replace_nodes(app.modules[rel], mapping))
     return list(dict.fromkeys(notes))
 
 

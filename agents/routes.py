@@ -48,6 +48,7 @@ class Mount:
 class App:
     routers: dict[str, Router] = field(default_factory=dict)  # apps are routers too
     mounts: list[Mount] = field(default_factory=list)
+    modules: dict[str, cst.Module] = field(default_factory=dict)  # the trees the nodes are in
 
     def served(self) -> list[tuple[str, Route]]:
         """(full path, route) for every route reachable from an object nothing mounts."""
@@ -81,6 +82,7 @@ def read_app(files: codemod.Files) -> App:
             continue
         module = files.parse(rel)
         if module is not None:
+            app.modules[rel] = module
             _read_module(app, files, rel, module)
     return app
 
@@ -92,7 +94,7 @@ def is_test_file(rel: str) -> bool:
 
 def _read_module(app: App, files: codemod.Files, rel: str, module: cst.Module) -> None:
     here = codemod.module_name(files, rel)
-    names = syntax.imported_names(module)
+    names = _all_imports(module)
 
     def dotted(node: cst.BaseExpression) -> str:
         text = syntax.dotted(node)
@@ -125,6 +127,14 @@ def _read_module(app: App, files: codemod.Files, rel: str, module: cst.Module) -
             app.mounts.append(
                 Mount(dotted(child), dotted(call.func.value), prefix, call, rel, keyword)
             )
+
+
+def _all_imports(module: cst.Module) -> dict[str, str]:
+    """`imported_names`, function-level imports included (app factories import blueprints)."""
+    found: list[cst.BaseSmallStatement] = [*syntax.find_all(module, m.Import(), cst.Import)]
+    found += syntax.find_all(module, m.ImportFrom(), cst.ImportFrom)
+    lines = [cst.SimpleStatementLine([node]) for node in found]
+    return syntax.imported_names(cst.Module(body=lines))
 
 
 def _owner(call: cst.Call) -> cst.BaseExpression:
