@@ -12,7 +12,15 @@ from pathlib import Path
 from orchestrator.categories import MODEL_AGENT
 from orchestrator.errors import Cancelled, OrchestrateError
 from orchestrator.events import AgentUpdate, Log
-from orchestrator.models import AgentResult, Proposal, Repair, Usage, Verdict, WorkOrder
+from orchestrator.models import (
+    AgentResult,
+    IsolationFinding,
+    Proposal,
+    Repair,
+    Usage,
+    Verdict,
+    WorkOrder,
+)
 from orchestrator.run.context import RunContext
 from orchestrator.specialists import Specialist, load_specialist
 from orchestrator.suite.config import in_worktree
@@ -20,6 +28,7 @@ from orchestrator.suite.runner import run_suite
 from orchestrator.verify import verify
 
 FEEDBACK_CHARS = 6000
+MAX_SUSPECTS = 50  # tests that may have broken a container, rerun in each verification
 
 
 def branch_name(session: str, category: str) -> str:
@@ -111,7 +120,7 @@ def _attempts(
                 repo=ctx.repo,
                 worktree=worktree,
                 base=start,
-                order=order,
+                order=_with_repair_suspects(order, ctx.repairs),
                 baseline=ctx.baseline,
                 spec=in_worktree(ctx.spec, worktree),
                 mode=ctx.options.verify,
@@ -129,6 +138,22 @@ def _attempts(
         ctx.repo.git("reset", "-q", "--hard", start, cwd=worktree)
         if len(specialists) > 1:
             specialists.pop(0)
+
+
+def _with_repair_suspects(order: WorkOrder, repairs: list[Repair]) -> WorkOrder:
+    """Verification also runs the baseline tests that may have left a container broken (the
+    watchdog's suspects): a victim then passes only if the patch, not a repair, keeps it up."""
+    suspects = [s for r in repairs if "baseline" in r.during for s in r.suspects]
+    suspects = list(dict.fromkeys(suspects))[:MAX_SUSPECTS]
+    if not suspects or not order.tests:
+        return order
+    finding = IsolationFinding(
+        victim=order.tests[0],
+        kind="unresolved",
+        culprits=suspects,
+        note="ran before the docker watchdog repaired a container in the baseline",
+    )
+    return order.model_copy(update={"findings": [*order.findings, finding]})
 
 
 def _uncredited(verdict: Verdict, repairs: list[Repair]) -> Verdict:

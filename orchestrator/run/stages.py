@@ -100,7 +100,7 @@ def _watch_failing_containers(ctx: RunContext, report: TriageReport) -> None:
     found = [n for n in containers_from_failures(report.failures) if n not in ctx.watchdog.names]
     if found:
         ctx.watchdog.names += found
-        ctx.watchdog.check()
+        ctx.watchdog.check(after="baseline")  # the baseline's failures found them broken
 
 
 def _guess_unknown(ctx: RunContext, report: TriageReport) -> None:
