@@ -81,9 +81,14 @@ class ApiConflict:
                 files.write(path, with_import(module, "uuid"))
                 notes += [f"{note} in {path}" for note in fixer.notes]
         if not notes:
+            looked = ", ".join(
+                f"{path} ({', '.join(f'{k} {n}' for n, k in sorted(targets.get(path, {}).items()))})"
+                for path in modules
+            )
+            held = f"; constants with unique values: {', '.join(constants)}" if constants else ""
             return decline(
                 f"No hard-coded value for a unique field ({', '.join(sorted(fields))}) was found "
-                "in the failing tests or their fixtures."
+                f"in the failing tests or their fixtures; looked at {looked or 'no test file'}{held}."
             )
         return Proposal(
             explanation=(

@@ -106,7 +106,7 @@ def _function_wrapper(module: cst.Module, name: str, dotted: str) -> Wrapper | N
 def _wrapper(func: cst.FunctionDef, module: str, *, method: bool) -> Wrapper | None:
     if func.asynchronous is not None:
         return None
-    body = [s for s in syntax.statements(func) if not _is_docstring(s)]
+    body = [s for s in syntax.statements(func) if not syntax.is_docstring(s)]
     if len(body) != 1 or not isinstance(body[0], cst.SimpleStatementLine):
         return None
     ret = body[0].body[0]
@@ -124,14 +124,6 @@ def _wrapper(func: cst.FunctionDef, module: str, *, method: bool) -> Wrapper | N
         return None
     params = syntax.param_names(func)[1:] if method else syntax.param_names(func)
     return Wrapper(func.name.value, params, inner, coroutine, module, method)
-
-
-def _is_docstring(stmt: cst.BaseStatement) -> bool:
-    return (
-        isinstance(stmt, cst.SimpleStatementLine)
-        and isinstance(stmt.body[0], cst.Expr)
-        and syntax.string_value(stmt.body[0].value) is not None
-    )
 
 
 class _Inline(cst.CSTTransformer):

@@ -71,8 +71,10 @@ class DockerLifecycle:
         for path in paths:
             changes += _fix_file(worktree, path, known)
         if not changes:
+            looked = ", ".join(codemod.relative(worktree, p) for p in paths) or "no file"
             return codemod.decline(
-                "docker_lifecycle: no docker pause/stop without a guaranteed restore found"
+                "docker_lifecycle: no docker pause/stop without a guaranteed restore found, and "
+                f"no failed pause of a missing container to simulate (looked at {looked})"
             )
         return Proposal(
             explanation=(

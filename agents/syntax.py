@@ -96,6 +96,15 @@ def as_block(body: cst.BaseSuite) -> cst.IndentedBlock:
 BodyT = TypeVar("BodyT", cst.FunctionDef, cst.ClassDef)
 
 
+def is_docstring(stmt: cst.CSTNode) -> bool:
+    """A statement that is a plain string literal: a body's docstring when it comes first."""
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and isinstance(stmt.body[0], cst.Expr)
+        and string_value(stmt.body[0].value) is not None
+    )
+
+
 def statements(node: cst.FunctionDef | cst.ClassDef) -> list[cst.BaseStatement]:
     """The statements of a function or class body, a one-line body included."""
     return list(as_block(node.body).body)

@@ -171,7 +171,7 @@ def _fixed_fixture(func: cst.FunctionDef, module: cst.Module) -> tuple[cst.Funct
         syntax.find_all(new, m.Yield(), cst.Yield)
     ):
         return None  # a returned value outlives a `with` block: can't wrap it
-    start = 1 if body and _is_docstring(body[0]) else 0
+    start = 1 if body and syntax.is_docstring(body[0]) else 0
     inner = body[start:]
     if not syntax.find_all(new, m.Yield(), cst.Yield):
         inner.append(cst.parse_statement("yield\n"))
@@ -186,14 +186,6 @@ def _fixed_fixture(func: cst.FunctionDef, module: cst.Module) -> tuple[cst.Funct
     )
     note = f"{name} ({scope}-scoped): {', '.join(fixer.notes)} in pytest.MonkeyPatch.context()"
     return syntax.with_body(new, [*body[:start], block]), note.replace("monkeypatch.", "mp.")
-
-
-def _is_docstring(stmt: cst.BaseStatement) -> bool:
-    return (
-        isinstance(stmt, cst.SimpleStatementLine)
-        and isinstance(stmt.body[0], cst.Expr)
-        and syntax.string_value(stmt.body[0].value) is not None
-    )
 
 
 # --- leaks made by the code the polluter calls -----------------------------------------------

@@ -52,6 +52,17 @@ def test_corpus_shape_is_fixed_exactly(
         assert set(json.loads(state.read_text())["containers"].values()) <= {"running"}
 
 
+def test_every_offline_specialist_loads_and_has_its_prompt() -> None:
+    from orchestrator import categories
+    from orchestrator.agents.llm import prompt_text
+    from orchestrator.specialists import load_specialist
+
+    for name in {s.specialist for s in categories.CATEGORIES if s.specialist}:
+        assert load_specialist(name).name == name
+        text = prompt_text(name)
+        assert "## Mission" in text and "## What not to do" in text, name
+
+
 def test_the_corpus_covers_every_offline_category_with_three_shapes() -> None:
     from orchestrator import categories
 
