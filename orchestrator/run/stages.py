@@ -99,7 +99,7 @@ def _watch_failing_containers(ctx: RunContext, report: TriageReport) -> None:
     """Containers named in the failures join the watchdog, so no run waits for someone to press play."""
     found = [n for n in containers_from_failures(report.failures) if n not in ctx.watchdog.names]
     if found:
-        ctx.watchdog.names += found
+        ctx.watchdog.watch(found)
         ctx.watchdog.check(after="baseline")  # the baseline's failures found them broken
 
 

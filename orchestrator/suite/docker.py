@@ -148,6 +148,11 @@ class Watchdog:
             elif isinstance(event, SuiteFinished) and self._running.get(event.label):
                 self._running[event.label] -= 1
 
+    def watch(self, names: Iterable[str]) -> None:
+        """Watch more containers (between rounds: a round reads the list)."""
+        with self._round:
+            self.names += [n for n in names if n not in self.names]
+
     def check(self, *, settled: bool = True, after: str = "") -> list[Repair]:
         """One round; returns the repairs that acted. `settled`: no test is running now, so a
         broken container is repaired at once (the thread's rounds wait for a second look);
