@@ -51,14 +51,15 @@ def verify(
     violations = static_violations(_sources(repo, base, changed), _sources(repo, head, changed))
     violations += _shrunk(baseline.collected, collected)
 
+    modules = _module_targets(order.tests, collected)
     wanted = set(order.tests) | {c for f in order.findings for c in f.culprits}
+    wanted |= {n for tests in modules.values() for n in tests}
     wanted |= set(collected) if mode == "full" else regression_set(worktree, changed, collected)
-    wanted |= {n for t in order.tests for n in _in_file(t, collected)}
     selected = [n for n in collected if n in wanted]
     label = f"verify {order.category}"
     run = run_suite(spec.model_copy(update={"select": selected}), emit, label, stop)
     results = run.by_id()
-    fixed = [t for t in order.tests if _passes(t, results, collected)]
+    fixed = [t for t in order.tests if _passes(t, results, modules)]
     still_failing = [t for t in order.tests if t not in fixed]
     was = baseline.by_id()
     regressions = [n for n in selected if _regressed(was.get(n), results.get(n))]
@@ -90,19 +91,22 @@ def verify(
     )
 
 
-def _in_file(target: str, collected: list[str]) -> list[str]:
-    """The tests a collection error's target (its file, no `::`) stands for, once it collects."""
-    if "::" in target:
-        return []
-    return [n for n in collected if n.split("::", 1)[0] == target]
+def _module_targets(tests: list[str], collected: list[str]) -> dict[str, list[str]]:
+    """A collection error's target is its file: the tests it collects now stand for it."""
+    files = {t for t in tests if "::" not in t}
+    found: dict[str, list[str]] = {t: [] for t in files}
+    for nodeid in collected:
+        path = nodeid.split("::", 1)[0]
+        if path in found and nodeid != path:
+            found[path].append(nodeid)
+    return found
 
 
-def _passes(target: str, results: dict[str, TestResult], collected: list[str]) -> bool:
-    """A test passes; a file that failed to collect now collects and every test in it passes."""
-    if target in results:
-        return results[target].outcome in _PASSING
-    tests = _in_file(target, collected)
-    return bool(tests) and all(n in results and results[n].outcome in _PASSING for n in tests)
+def _passes(test: str, results: dict[str, TestResult], modules: dict[str, list[str]]) -> bool:
+    if test in modules:  # it collects now, and every test it holds passes
+        tests = modules[test]
+        return bool(tests) and all(results.get(n) and results[n].outcome in _PASSING for n in tests)
+    return test in results and results[test].outcome in _PASSING
 
 
 def _rejected(order: WorkOrder, reason: str) -> Verdict:
