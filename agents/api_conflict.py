@@ -10,13 +10,30 @@ so every use still sees the one value the test created: what is asserted does no
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
 
 import libcst as cst
+import libcst.matchers as m
 
-from orchestrator.agents.codemod import Files, decline, failing_tests, failure_text, test_files
-from orchestrator.agents.syntax import dotted, string_value, with_import
+from orchestrator.agents.codemod import (
+    Files,
+    decline,
+    failing_tests,
+    failure_text,
+    imported_files,
+    test_files,
+)
+from orchestrator.agents.syntax import (
+    dotted,
+    find_all,
+    param_names,
+    statements,
+    string_value,
+    with_body,
+    with_import,
+)
 from orchestrator.models import Proposal, WorkOrder
 
 UNIQUE_FIELDS = {
@@ -27,6 +44,13 @@ UNIQUE_COLUMNS = (
     re.compile(r"UNIQUE constraint failed: ([\w.]+(?:, [\w.]+)*)"),  # sqlite
     re.compile(r"Key \(([\w, ]+)\)=\("),  # postgres
 )
+DECLARED_UNIQUE = (
+    # `email = Column(String, unique=True)`, `email: Mapped[str] = mapped_column(unique=True)`,
+    # Django's `email = models.EmailField(unique=True)`
+    re.compile(r"^\s*(\w+)\s*(?::[^=\n]*)?=\s*[\w.]+\([^\n]*\bunique\s*=\s*True", re.M),
+    re.compile(r"(\w+)\s+\w+(?:\(\d+\))?(?:\s+NOT\s+NULL)?\s+UNIQUE\b", re.I),  # SQL
+)
+UNIQUE_CONSTRAINT = re.compile(r"UniqueConstraint\(([^)]*)\)")
 SUFFIX = "{uuid.uuid4().hex[:8]}"
 
 
@@ -40,22 +64,31 @@ class ApiConflict:
         files = Files(worktree)
         # Per failure: one naming `users.username` must not hide the usual fields from a bare 409.
         texts = [f"{f.message}\n{f.longrepr or ''}" for f in order.failures]
-        fields = set().union(*map(unique_fields, texts or [failure_text(order)]))
+        declared = declared_unique(files)
+        fields = set().union(*(unique_fields(t, declared) for t in texts or [failure_text(order)]))
         wanted = set().union(*failing_tests(order).values())
-        modules = {path: m for path in test_files(order, files) if (m := files.parse(path))}
+        tests = test_files(order, files)
+        helpers = [p for p in imported_files(files, tests) if _is_test_side(p)]
+        modules = {path: tree for path in [*tests, *helpers] if (tree := files.parse(path))}
         targets = _targets(modules, wanted)
         elsewhere = _literals_by_function(modules)
+        constants = _constants(modules, fields)
         notes: list[str] = []
         for path, module in modules.items():
-            fixer = _Uniquify(fields, targets.get(path, {}), elsewhere)
+            fixer = _Uniquify(fields, targets.get(path, {}), elsewhere, constants)
             module = module.visit(fixer)
             if fixer.notes:
                 files.write(path, with_import(module, "uuid"))
                 notes += [f"{note} in {path}" for note in fixer.notes]
         if not notes:
+            looked = ", ".join(
+                f"{path} ({', '.join(f'{k} {n}' for n, k in sorted(targets.get(path, {}).items()))})"
+                for path in modules
+            )
+            held = f"; constants with unique values: {', '.join(constants)}" if constants else ""
             return decline(
                 f"No hard-coded value for a unique field ({', '.join(sorted(fields))}) was found "
-                "in the failing tests or their fixtures."
+                f"in the failing tests or their fixtures; looked at {looked or 'no test file'}{held}."
             )
         return Proposal(
             explanation=(
@@ -69,13 +102,39 @@ class ApiConflict:
         )
 
 
-def unique_fields(text: str) -> set[str]:
-    """The unique columns the failures name, else the fields that are usually unique."""
+def unique_fields(text: str, declared: Iterable[str] = ()) -> set[str]:
+    """The unique columns the failure names, else those the project declares unique, else the
+    fields that are usually unique."""
     found: set[str] = set()
     for pattern in UNIQUE_COLUMNS:
         for match in pattern.finditer(text):
             found |= {part.strip().rsplit(".", 1)[-1] for part in match[1].split(",")}
-    return found or set(UNIQUE_FIELDS)
+    return found or set(declared) or set(UNIQUE_FIELDS)
+
+
+def declared_unique(files: Files) -> set[str]:
+    """The columns the project's models and SQL declare unique."""
+    found: set[str] = set()
+    for path in files.python_files():
+        if _is_test_side(path):
+            continue
+        source = files.read(path)
+        if "unique" not in source.lower():
+            continue
+        for pattern in DECLARED_UNIQUE:
+            for match in pattern.finditer(source):
+                found |= set(match.groups())
+        for match in UNIQUE_CONSTRAINT.finditer(source):
+            found |= set(re.findall(r"""["'](\w+)["']""", match[1]))
+    return found
+
+
+def _is_test_side(path: str) -> bool:
+    """Test modules, conftests and the helpers (factories, constants) next to them."""
+    parts = Path(path).parts
+    return any(p in ("tests", "test", "testing") for p in parts[:-1]) or parts[-1].startswith(
+        ("test_", "conftest")
+    )
 
 
 def unique_code(value: str, quote: str) -> str:
@@ -104,24 +163,24 @@ def _functions(module: cst.Module) -> list[cst.FunctionDef]:
 
 
 def _targets(modules: dict[str, cst.Module], tests: set[str]) -> dict[str, dict[str, str]]:
-    """Path -> {function name: "test" | "fixture"}: the failing tests and the fixtures they use."""
-    fixtures = {f.name.value for m in modules.values() for f in _functions(m) if _is_fixture(f)}
+    """Path -> {function name: "test" | "fixture" | "factory"}: the failing tests, the fixtures
+    they use and the helpers (factories) they and those fixtures call."""
+    every = [f for m in modules.values() for f in _functions(m)]
+    fixtures = {f.name.value for f in every if _is_fixture(f)}
+    helpers = {f.name.value for f in every if not f.name.value.startswith("test")} - fixtures
     needed: set[str] = set()
     frontier = set(tests)
     while frontier:
-        params = {
-            p.name.value
-            for m in modules.values()
-            for f in _functions(m)
-            if f.name.value in frontier
-            for p in f.params.params
-        }
-        frontier = (params & fixtures) - needed
+        used = [f for f in every if f.name.value in frontier]
+        params = {p.name.value for f in used for p in f.params.params}
+        called = {dotted(c.func) for f in used for c in find_all(f, m.Call(), cst.Call)}
+        frontier = ((params & fixtures) | (called & helpers)) - needed
         needed |= frontier
+    kinds = {name: "fixture" if name in fixtures else "factory" for name in needed}
     return {
-        path: {f.name.value: "fixture" if _is_fixture(f) else "test" for f in _functions(m)
+        path: {f.name.value: kinds.get(f.name.value, "test") for f in _functions(mod)
                if f.name.value in tests | needed}
-        for path, m in modules.items()
+        for path, mod in modules.items()
     }  # fmt: skip
 
 
@@ -147,8 +206,8 @@ def _literals_by_function(modules: dict[str, cst.Module]) -> dict[str, set[str]]
     return found
 
 
-def _seeds(func: cst.FunctionDef, fields: set[str]) -> list[tuple[str, str]]:
-    """(field, literal) pairs the function passes for unique fields, in order of appearance."""
+def _seeds(func: cst.CSTNode, fields: set[str]) -> list[tuple[str, str]]:
+    """(field, literal) pairs a function (or a dict) passes for unique fields, in order."""
     seeds: list[tuple[str, str]] = []
 
     class Walk(cst.CSTVisitor):
@@ -167,14 +226,84 @@ def _seeds(func: cst.FunctionDef, fields: set[str]) -> list[tuple[str, str]]:
     return seeds
 
 
-class _Uniquify(cst.CSTTransformer):
-    """Rewrite the unique-field literals of the target functions."""
+Constants = dict[str, list[tuple[str, str]]]  # name -> its (field, literal) pairs
 
-    def __init__(self, fields: set[str], targets: dict[str, str], elsewhere: dict[str, set[str]]):
+
+def _constants(modules: dict[str, cst.Module], fields: set[str]) -> Constants:
+    """Module-level test data holding unique values: `WIDGET = {"name": "widget", ...}` or
+    `ANN = dict(email="ann@example.com")`, in the test modules, conftests and helpers."""
+    found: Constants = {}
+    for module in modules.values():
+        for stmt in module.body:
+            for small in stmt.body if isinstance(stmt, cst.SimpleStatementLine) else []:
+                if not (isinstance(small, cst.Assign) and len(small.targets) == 1):
+                    continue
+                target, value = small.targets[0].target, small.value
+                is_data = isinstance(value, cst.Dict) or (
+                    isinstance(value, cst.Call) and dotted(value.func) == "dict"
+                )
+                if isinstance(target, cst.Name) and is_data and (seeds := _seeds(value, fields)):
+                    found[target.value] = seeds
+    return found
+
+
+def _loaded_names(func: cst.FunctionDef) -> set[str]:
+    """Names the function reads (not attribute names, keywords or parameters)."""
+    found: set[str] = set()
+    skip: set[int] = set()
+
+    class Walk(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            skip.add(id(node.attr))
+
+        def visit_Arg(self, node: cst.Arg) -> None:
+            if node.keyword is not None:
+                skip.add(id(node.keyword))
+
+        def visit_Param(self, node: cst.Param) -> None:
+            skip.add(id(node.name))
+
+        def visit_Name(self, node: cst.Name) -> None:
+            if id(node) not in skip:
+                found.add(node.value)
+
+    func.visit(Walk())
+    return found - set(param_names(func))
+
+
+class _Rename(cst.CSTTransformer):
+    """Read `new` wherever the function reads the module constant `old`."""
+
+    def __init__(self, old: str, new: str) -> None:
+        super().__init__()
+        self.old, self.new = old, new
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> Any:
+        return updated.with_changes(attr=original.attr)  # `x.WIDGET` is not the constant
+
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> Any:
+        return updated.with_changes(keyword=original.keyword)
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> Any:
+        return updated.with_changes(value=self.new) if original.value == self.old else updated
+
+
+class _Uniquify(cst.CSTTransformer):
+    """Rewrite the unique-field literals of the target functions; a failing test that posts a
+    module constant gets its own copy with unique values."""
+
+    def __init__(
+        self,
+        fields: set[str],
+        targets: dict[str, str],
+        elsewhere: dict[str, set[str]],
+        constants: Constants,
+    ):
         super().__init__()
         self.fields = fields
         self.targets = targets
         self.elsewhere = elsewhere
+        self.constants = constants
         self.notes: list[str] = []
 
     def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> Any:
@@ -184,6 +313,15 @@ class _Uniquify(cst.CSTTransformer):
         literals = _strings(original)
         taken = _names(original)
         hoisted: list[cst.BaseStatement] = []
+        used = _loaded_names(original) if kind == "test" else set()
+        for constant in sorted(used & set(self.constants)):
+            var = _fresh(constant.lower(), taken)
+            values = ", ".join(
+                f'"{f}": {unique_code(v, chr(34))}' for f, v in self.constants[constant]
+            )
+            hoisted.append(cst.parse_statement(f"{var} = {{**{constant}, {values}}}\n"))
+            updated = cast(cst.FunctionDef, updated.visit(_Rename(constant, var)))
+            self.notes.append(f"{constant} in {original.name.value} (now its copy `{var}`)")
         for field, value in _seeds(original, self.fields):
             if not self._safe(original.name.value, kind, value):
                 continue
@@ -199,8 +337,9 @@ class _Uniquify(cst.CSTTransformer):
         return _prepend(updated, hoisted) if hoisted else updated
 
     def _safe(self, function: str, kind: str, value: str) -> bool:
-        """A fixture's value may be compared elsewhere: leave it when another function uses it."""
-        if kind != "fixture":
+        """A fixture's or factory's value may be compared elsewhere: leave it when another
+        function uses it."""
+        if kind == "test":
             return True
         return not any(value in lits for name, lits in self.elsewhere.items() if name != function)
 
@@ -253,12 +392,12 @@ def _fresh(field: str, taken: set[str]) -> str:
 
 def _prepend(func: cst.FunctionDef, lines: list[cst.BaseStatement]) -> cst.FunctionDef:
     """Insert statements at the top of a function body, after its docstring."""
-    body = list(func.body.body)
+    body = statements(func)
     start = (
         1 if body and isinstance(body[0], cst.SimpleStatementLine) and _docstring(body[0]) else 0
     )
     body[start:start] = lines
-    return func.with_changes(body=func.body.with_changes(body=body))
+    return with_body(func, body)
 
 
 def _docstring(line: cst.SimpleStatementLine) -> bool:

@@ -19,6 +19,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from orchestrator.agents import codemod, syntax
+from orchestrator.agents.async_wrappers import inline_wrappers
 from orchestrator.models import Proposal, WorkOrder
 
 RUNNING_LOOP = ("cannot be called from a running event loop", "This event loop is already running")
@@ -43,8 +44,11 @@ class AsyncEventLoop:
         changes: list[str] = []
         problems: list[str] = []
         if any(s in t for t in texts for s in RUNNING_LOOP):
+            files = codemod.Files(worktree)
+            tests = [files.path(p) for p in codemod.test_files(order, files)]
+            changes, inlined = inline_wrappers(worktree, tests)
             for path in codemod.candidate_files(order, worktree):
-                changes += _await_instead_of_run(worktree, path, problems)
+                changes += _await_instead_of_run(worktree, path, problems, inlined)
         if any(s in t for t in texts for s in OTHER_LOOP):
             changes += _align_loop_scopes(order, worktree, problems)
         if not changes:
@@ -106,7 +110,7 @@ def _used_elsewhere(worktree: Path, path: Path, name: str) -> bool:
 
 
 def _plan_async(
-    worktree: Path, path: Path, module: cst.Module, problems: list[str]
+    worktree: Path, path: Path, module: cst.Module, problems: list[str], inlined: set[str]
 ) -> tuple[set[FuncKey], set[FuncKey]]:
     """(functions that await instead of running a loop, sync helpers that must become async)."""
     imports = syntax.imported_names(module)
@@ -119,8 +123,9 @@ def _plan_async(
     awaiting = {k for k in runners if is_async[k]}
     to_async: set[FuncKey] = set()
     for key in runners:
-        if is_async[key] or key[1].startswith("test"):
-            continue  # a sync test runs outside any loop: asyncio.run is right there
+        if is_async[key] or key[1].startswith("test") or key[1] in inlined:
+            continue  # a sync test runs outside any loop: asyncio.run is right there; a
+            # wrapper its async callers no longer call is right for its sync ones
         pending, seen, ok = [key], {key}, True
         while pending and ok:
             current = pending.pop()
@@ -193,13 +198,15 @@ class _Awaiter(cst.CSTTransformer):
         return updated
 
 
-def _await_instead_of_run(worktree: Path, path: Path, problems: list[str]) -> list[str]:
+def _await_instead_of_run(
+    worktree: Path, path: Path, problems: list[str], inlined: set[str]
+) -> list[str]:
     module = syntax.parse(path)
     if module is None or "run" not in module.code:
         return []
     rel = codemod.relative(worktree, path)
     imports = syntax.imported_names(module)
-    awaiting, to_async = _plan_async(worktree, path, module, problems)
+    awaiting, to_async = _plan_async(worktree, path, module, problems, inlined)
     if not awaiting:
         return []
     new = module.visit(_Awaiter(imports, awaiting, to_async))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import libcst as cst
 
-from orchestrator.agents.syntax import find_function, parse, write
+from orchestrator.agents.syntax import find_function, imported_names, parse, write
 from orchestrator.models import Proposal, WorkOrder
 
 SKIP_DIRS = frozenset(
@@ -253,6 +253,20 @@ def module_file(worktree: Path, dotted: str) -> Path | None:
             if path is not None and path.is_file():
                 return path
     return None
+
+
+def imported_files(files: Files, paths: list[str]) -> list[str]:
+    """The project files that `paths` import (one hop): the code the tests exercise."""
+    found: list[str] = []
+    for path in paths:
+        module = files.parse(path)
+        for target in imported_names(module).values() if module is not None else []:
+            for dotted in (target, target.rpartition(".")[0]):
+                source = module_file(files.root, dotted) if dotted else None
+                if source is not None and (rel := files.rel(source)) not in [*paths, *found]:
+                    found.append(rel)
+                    break
+    return found
 
 
 def find_test(

@@ -16,7 +16,13 @@ from typing import Any
 import libcst as cst
 
 from orchestrator.agents.codemod import Files, decline, failure_text, module_name, test_files
-from orchestrator.agents.syntax import dotted, import_position, string_value
+from orchestrator.agents.syntax import (
+    dotted,
+    import_position,
+    statements,
+    string_value,
+    with_body,
+)
 from orchestrator.models import Proposal, WorkOrder
 
 MISSING_TABLE = (
@@ -172,7 +178,7 @@ class _ImportInFunction(cst.CSTTransformer):
         if self.done or original.name.value != self.function:
             return updated
         self.done = True
-        body = list(updated.body.body)
+        body = statements(updated)
         first = body[0] if body else None
         has_doc = (
             isinstance(first, cst.SimpleStatementLine)
@@ -180,4 +186,4 @@ class _ImportInFunction(cst.CSTTransformer):
             and string_value(first.body[0].value) is not None
         )
         body.insert(1 if has_doc else 0, self.line)
-        return updated.with_changes(body=updated.body.with_changes(body=body))
+        return with_body(updated, body)

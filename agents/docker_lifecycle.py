@@ -8,16 +8,16 @@ container runs again, so the next test doesn't race a resuming service.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import libcst as cst
-import libcst.matchers as m
 
 from orchestrator.agents import codemod, syntax
+from orchestrator.agents.docker_calls import RESTORE, Action, find_action
+from orchestrator.agents.docker_calls import helpers as docker_helpers
+from orchestrator.agents.docker_outage import failed_outages, simulate
 from orchestrator.models import Proposal, WorkOrder
-
-RESTORE = {"pause": "unpause", "stop": "start"}
-_RUNNERS = ("run", "call", "check_call", "check_output", "Popen")
 
 CLI_WAIT = '''
 
@@ -51,6 +51,11 @@ def _wait_until_running_sdk(container, timeout=30.0):
 '''
 
 
+BROKEN = re.compile(
+    r"[Cc]ontainer ['\"]?([A-Za-z0-9][\w.-]+)['\"]? is (?:paused|not running|exited)"
+)
+
+
 class DockerLifecycle:
     name = "docker_lifecycle"
 
@@ -58,26 +63,38 @@ class DockerLifecycle:
         """No settings; unknown keyword arguments are accepted so every specialist loads alike."""
 
     def propose(self, order: WorkOrder, worktree: Path, feedback: list[str]) -> Proposal:
-        changes: list[str] = []
-        for path in _files(order, worktree):
-            changes += _fix_file(worktree, path)
+        paths = _files(order, worktree)
+        texts = [f"{f.message}\n{f.longrepr or ''}" for f in order.failures]
+        changes = simulate(worktree, paths, failed_outages(texts))
+        conftests = [t for p in paths if p.name == "conftest.py" and (t := syntax.parse(p))]
+        known = docker_helpers(conftests)
+        for path in paths:
+            changes += _fix_file(worktree, path, known)
         if not changes:
+            looked = ", ".join(codemod.relative(worktree, p) for p in paths) or "no file"
             return codemod.decline(
-                "docker_lifecycle: no docker pause/stop without a guaranteed restore found"
+                "docker_lifecycle: no docker pause/stop without a guaranteed restore found, and "
+                f"no failed pause of a missing container to simulate (looked at {looked})"
             )
         return Proposal(
             explanation=(
-                "Containers paused or stopped by tests are now restored in `finally` (so a failing "
-                "assertion can't leave them down) and waited for until running: "
-                + "; ".join(changes)
-                + "."
+                "Tests that pause or stop containers now leave them as they found them (a failing "
+                "assertion can't leave them down; where no container exists the outage is "
+                "simulated): " + "; ".join(changes) + "."
             )
         )
 
 
 def _files(order: WorkOrder, worktree: Path) -> list[Path]:
-    """The failures' files plus the conftests next to them (fixtures often do the pausing)."""
+    """The failures' files, the conftests next to them (fixtures often do the pausing) and the
+    test files that name the containers the failures found broken (the pausing test often
+    passes: it is its victims that fail)."""
     paths = codemod.candidate_files(order, worktree)
+    names = set(BROKEN.findall(codemod.failure_text(order)))
+    for path in codemod.python_files(worktree):
+        is_test = path.name.startswith("test_") or path.name == "conftest.py"
+        if is_test and path not in paths and any(n in path.read_text("utf-8") for n in names):
+            paths.append(path)
     for path in list(paths):
         conftest = codemod.resolve_inside(
             worktree, Path(codemod.relative(worktree, path)).parent / "conftest.py"
@@ -87,106 +104,29 @@ def _files(order: WorkOrder, worktree: Path) -> list[Path]:
     return paths
 
 
-def _cli_action(call: cst.Call) -> tuple[str, cst.BaseExpression, cst.BaseExpression] | None:
-    """(verb, docker executable node, container node) of subprocess.X(["docker", verb, name])."""
-    if syntax.dotted(call.func).split(".")[-1] not in _RUNNERS or not call.args:
-        return None
-    command = call.args[0].value
-    if not isinstance(command, cst.List) or len(command.elements) < 3:
-        return None
-    values = [syntax.string_value(e.value) for e in command.elements]
-    if not (values[0] or "").endswith("docker"):
-        return None
-    for index, value in enumerate(values[1:-1], start=1):
-        if value in ("pause", "stop", "unpause", "start"):
-            return value, command.elements[0].value, command.elements[index + 1].value
-    return None
-
-
-def _action(stmt: cst.CSTNode) -> tuple[str, str, cst.Call, str] | None:
-    """(verb, container key, call, kind) of the first docker action in a statement."""
-    for call in syntax.find_all(stmt, m.Call(), cst.Call):
-        cli = _cli_action(call)
-        if cli is not None:
-            return cli[0], cst.Module([]).code_for_node(cli[2]), call, "cli"
-        func = call.func
-        if (
-            isinstance(func, cst.Attribute)
-            and func.attr.value in ("pause", "stop", "unpause", "start")
-            and not call.args
-        ):
-            owner = cst.Module([]).code_for_node(func.value)
-            if "container" in owner.lower():
-                return func.attr.value, owner, call, "sdk"
-    return None
-
-
-def _restore_of(pause: tuple[str, str, cst.Call, str], stmt: cst.CSTNode) -> bool:
-    found = _action(stmt)
-    return found is not None and found[0] == RESTORE[pause[0]] and found[1] == pause[1]
-
-
-def _synth_restore(pause: tuple[str, str, cst.Call, str]) -> cst.SimpleStatementLine:
-    """The restoring command, written like the pausing one with the verb swapped."""
-    verb, _, call, kind = pause
-    if kind == "sdk":
-        new = call.with_changes(func=call.func.with_changes(attr=cst.Name(RESTORE[verb])))
-    else:
-        command = call.args[0].value
-        assert isinstance(command, cst.List)  # _cli_action() read the command from it
-        elements = [
-            e.with_changes(value=syntax.with_string(e.value, RESTORE[verb]))
-            if isinstance(e.value, cst.SimpleString) and syntax.string_value(e.value) == verb
-            else e
-            for e in command.elements
-        ]
-        new = call.with_changes(
-            args=[
-                call.args[0].with_changes(value=command.with_changes(elements=elements)),
-                *call.args[1:],
-            ]
-        )
-    return cst.SimpleStatementLine([cst.Expr(new)])
-
-
-def _wait_stmt(pause: tuple[str, str, cst.Call, str]) -> cst.SimpleStatementLine:
-    verb, key, call, kind = pause
-    if kind == "sdk":
-        return cst.SimpleStatementLine(
-            [cst.Expr(cst.parse_expression(f"_wait_until_running_sdk({key})"))]
-        )
-    cli = _cli_action(call)
-    assert cli is not None  # a "cli" pause is one _cli_action() read
-    _, docker, _ = cli
-    args = (
-        [key]
-        if syntax.string_value(docker) == "docker"
-        else [key, cst.Module([]).code_for_node(docker)]
-    )
-    return cst.SimpleStatementLine(
-        [cst.Expr(cst.parse_expression(f"_wait_until_running({', '.join(args)})"))]
+def _restore_of(pause: Action, stmt: cst.CSTNode, helpers: set[str]) -> bool:
+    found = find_action(stmt, helpers)
+    return (
+        found is not None
+        and found.verb == RESTORE[pause.verb]
+        and found.container == pause.container
     )
 
 
-def _guard(func: cst.FunctionDef) -> tuple[cst.FunctionDef, list[str], set[str]]:
-    """The function with every unguarded pause/stop followed by try/finally restore + wait.
-
-    A one-line body (`def f(c): c.pause(); ...`) holds no statements a `try` can wrap: left as is.
-    """
-    if not isinstance(func.body, cst.IndentedBlock):
-        return func, [], set()
-    body: list[cst.BaseStatement] = list(func.body.body)
+def _guard(func: cst.FunctionDef, helpers: set[str]) -> tuple[cst.FunctionDef, list[str], set[str]]:
+    """The function with every unguarded pause/stop followed by try/finally restore + wait."""
+    body = syntax.statements(func)
     notes: list[str] = []
     kinds: set[str] = set()
     index = 0
     while index < len(body):
-        pause = _action(body[index])
-        if pause is None or pause[0] not in RESTORE or isinstance(body[index], cst.Try):
+        pause = find_action(body[index], helpers)
+        if pause is None or pause.verb not in RESTORE or isinstance(body[index], cst.Try):
             index += 1
             continue
         later = body[index + 1 :]
         guarded = any(
-            isinstance(s, cst.Try) and s.finalbody and _restore_of(pause, s.finalbody)
+            isinstance(s, cst.Try) and s.finalbody and _restore_of(pause, s.finalbody, helpers)
             for s in later
         )
         if guarded:
@@ -196,14 +136,14 @@ def _guard(func: cst.FunctionDef) -> tuple[cst.FunctionDef, list[str], set[str]]
             (
                 i
                 for i, s in enumerate(later)
-                if _restore_of(pause, s) and not isinstance(s, cst.Try)
+                if _restore_of(pause, s, helpers) and not isinstance(s, cst.Try)
             ),
             None,
         )
-        restore = later[at] if at is not None else _synth_restore(pause)
+        restore = later[at] if at is not None else pause.restore()
         inner = later[:at] if at is not None else later
         rest = later[at + 1 :] if at is not None else []
-        finally_body = [restore, _wait_stmt(pause)]
+        finally_body = [restore, pause.wait()]
         block: list[cst.BaseStatement]
         if inner:
             block = [
@@ -215,21 +155,23 @@ def _guard(func: cst.FunctionDef) -> tuple[cst.FunctionDef, list[str], set[str]]
         else:
             block = finally_body
         body = [*body[: index + 1], *block, *rest]
-        notes.append(f"{pause[0]} {pause[1]} in {func.name.value}")
-        kinds.add(pause[3])
+        notes.append(f"{pause.verb} {pause.container} in {func.name.value}")
+        kinds.add("sdk" if pause.kind == "sdk" else "cli")
         index += 1 + len(block)
-    return func.with_changes(body=func.body.with_changes(body=body)), notes, kinds
+    return (syntax.with_body(func, body) if notes else func), notes, kinds
 
 
-def _fix_file(worktree: Path, path: Path) -> list[str]:
+def _fix_file(worktree: Path, path: Path, known: set[str]) -> list[str]:
+    """Guard the file's pauses; `known`: the docker helpers its conftests define."""
     module = syntax.parse(path)
     if module is None or ("pause" not in module.code and "stop" not in module.code):
         return []
+    helpers = known | docker_helpers([module])
     replacements: dict[cst.CSTNode, cst.CSTNode] = {}
     notes: list[str] = []
     kinds: set[str] = set()
     for func, _ in syntax.functions(module):
-        new, found, used = _guard(func)
+        new, found, used = _guard(func, helpers)
         if found:
             replacements[func] = new
             notes += found
@@ -248,4 +190,5 @@ def _fix_file(worktree: Path, path: Path) -> list[str]:
     if "cli" in kinds:
         module = syntax.with_import(module, "subprocess")
     syntax.write(path, module)
-    return [f"{codemod.relative(worktree, path)}: {', '.join(notes)}"]
+    where = codemod.relative(worktree, path)
+    return [f"{where}: {', '.join(notes)} restored in `finally` and waited for until running"]

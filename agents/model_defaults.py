@@ -16,8 +16,8 @@ from typing import Any, TypeGuard, cast
 
 import libcst as cst
 
-from orchestrator.agents.codemod import Files, decline, failure_text, test_files
-from orchestrator.agents.syntax import dotted, string_value, with_import
+from orchestrator.agents.codemod import Files, decline, failure_text, imported_files, test_files
+from orchestrator.agents.syntax import dotted, statements, string_value, with_body, with_import
 from orchestrator.models import Proposal, WorkOrder
 
 COLUMN_FACTORIES = {"Column", "mapped_column"}
@@ -63,7 +63,7 @@ class ModelDefaults:
         classes = _scan(files)
         text = failure_text(order)
         nulls = _null_columns(text)
-        targets = _targets(classes, text, nulls, _tests_source(order, files))
+        targets = _targets(classes, text, nulls, _tests_source(order, files, classes))
         plans = {c.name: _plan(c, classes, nulls) for c in targets}
         plans = {name: plan for name, plan in plans.items() if plan}
         if not plans:
@@ -137,7 +137,7 @@ def _read_class(node: cst.ClassDef, path: str, assigned: set[str]) -> ModelClass
         bases=[dotted(b.value).rsplit(".", 1)[-1] for b in node.bases],
         tablename=None,
     )
-    for stmt in node.body.body:
+    for stmt in statements(node):
         if isinstance(stmt, cst.FunctionDef) and stmt.name.value == "__init__":
             model.init_params = [p.name.value for p in stmt.params.params]
             star = stmt.params.star_kwarg
@@ -258,8 +258,13 @@ def _null_columns(text: str) -> set[tuple[str, str]]:
     return pairs
 
 
-def _tests_source(order: WorkOrder, files: Files) -> str:
-    return "\n".join(files.read(path) for path in test_files(order, files))
+def _tests_source(order: WorkOrder, files: Files, classes: dict[str, ModelClass]) -> str:
+    """The failing tests' files, their conftests and the project code they import (a model's
+    own module names every model: it is not read)."""
+    tests = test_files(order, files)
+    models = {c.path for c in classes.values()}
+    used = [p for p in imported_files(files, tests) if p not in models]
+    return "\n".join(files.read(path) for path in [*tests, *used])
 
 
 def _targets(
@@ -321,7 +326,7 @@ class _AddInit(cst.CSTTransformer):
         if updated.name.value not in self.plans:
             return updated
         model, plan = self.plans[updated.name.value]
-        body = list(updated.body.body)
+        body = [s for s in statements(updated) if not _is_pass(s)]
         if model.init_kwargs:
             index, init = next((i, s) for i, s in enumerate(body) if _is_init(s))
             body[index] = self._extend(init, model.init_kwargs, plan)
@@ -336,7 +341,7 @@ class _AddInit(cst.CSTTransformer):
                 and not after.leading_lines
             ):
                 body[index + 1] = after.with_changes(leading_lines=[cst.EmptyLine(indent=False)])
-        return updated.with_changes(body=updated.body.with_changes(body=body))
+        return with_body(updated, body)
 
     def _lines(self, kwargs: str, plan: list[tuple[str, str]]) -> list[cst.BaseStatement]:
         return [
@@ -358,14 +363,23 @@ class _AddInit(cst.CSTTransformer):
     def _extend(
         self, init: cst.FunctionDef, kwargs: str, plan: list[tuple[str, str]]
     ) -> cst.FunctionDef:
-        body = list(init.body.body)
+        body = statements(init)
         start = 1 if body and _is_docstring(body[0]) else 0
         body[start:start] = self._lines(kwargs, plan)
-        return init.with_changes(body=init.body.with_changes(body=body))
+        return with_body(init, body)
 
 
 def _is_init(stmt: cst.CSTNode) -> TypeGuard[cst.FunctionDef]:
     return isinstance(stmt, cst.FunctionDef) and stmt.name.value == "__init__"
+
+
+def _is_pass(stmt: cst.CSTNode) -> bool:
+    """A bare `pass`: the placeholder body of a class that only inherits its columns."""
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Pass)
+    )
 
 
 def _is_docstring(stmt: cst.CSTNode) -> bool:

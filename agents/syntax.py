@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import libcst as cst
 from libcst.codemod import CodemodContext
@@ -84,6 +84,40 @@ def functions(module: cst.Module) -> Iterator[tuple[cst.FunctionDef, cst.ClassDe
             for item in node.body.body:
                 if isinstance(item, cst.FunctionDef):
                     yield item, node
+
+
+def as_block(body: cst.BaseSuite) -> cst.IndentedBlock:
+    """A body as an indented block, one statement a line: `def f(): a(); b()` and `class C: pass`
+    hold no room for another statement (libcst cannot write a compound statement into them)."""
+    if not isinstance(body, cst.SimpleStatementSuite):
+        return cast(cst.IndentedBlock, body)
+    lines = [
+        cst.SimpleStatementLine([small.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)])
+        for small in body.body
+    ]
+    return cst.IndentedBlock(body=lines, header=body.trailing_whitespace)
+
+
+BodyT = TypeVar("BodyT", cst.FunctionDef, cst.ClassDef)
+
+
+def is_docstring(stmt: cst.CSTNode) -> bool:
+    """A statement that is a plain string literal: a body's docstring when it comes first."""
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and isinstance(stmt.body[0], cst.Expr)
+        and string_value(stmt.body[0].value) is not None
+    )
+
+
+def statements(node: cst.FunctionDef | cst.ClassDef) -> list[cst.BaseStatement]:
+    """The statements of a function or class body, a one-line body included."""
+    return list(as_block(node.body).body)
+
+
+def with_body(node: BodyT, body: Sequence[cst.BaseStatement]) -> BodyT:
+    """`node` with `body` as its statements, written as an indented block."""
+    return node.with_changes(body=as_block(node.body).with_changes(body=list(body)))
 
 
 def param_names(func: cst.FunctionDef) -> list[str]:

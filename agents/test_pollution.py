@@ -1,10 +1,11 @@
 """Make polluting tests clean up after themselves.
 
 Isolation runs name the polluter (a test that passes but leaves state behind) and the leak.
-The fix goes into the polluter, not the victim: its raw mutations of process-wide state become
-`monkeypatch` calls, which pytest undoes after the test. When the polluter changes the state
-only indirectly (through the code it calls), an autouse fixture in its conftest restores exactly
-the leaked item after every test.
+The fix goes where the cause is: the polluter's raw mutations of process-wide state (or those of
+the fixtures it uses) become `monkeypatch` calls, which pytest undoes; a unittest class's
+`MonkeyPatch()` or patcher that is never undone gets its `undo()`/`stop()` registered with
+`addCleanup`. Only when the polluter changes the state indirectly (through the code it calls)
+does an autouse fixture in its conftest restore exactly the leaked item after every test.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import libcst as cst
 import libcst.matchers as m
 
 from orchestrator.agents import codemod, syntax
+from orchestrator.agents.monkeypatching import Mutations, local_names, stop_patchers
+from orchestrator.agents.pollution_cleanups import add_cleanups
 from orchestrator.models import Leak, Proposal, WorkOrder
 
 _POLLUTER_KINDS = ("polluter", "state_setter", "pair")
-_PATCH_FUNCS = ("patch", "mock.patch", "unittest.mock.patch")
 
 
 class TestPollution:
@@ -76,14 +78,22 @@ def _fix_polluter(worktree: Path, nodeid: str, problems: list[str]) -> list[str]
         return []
     path, module, func, owner = found
     if syntax.is_unittest_class(owner):
-        problems.append(f"{nodeid}: unittest.TestCase methods take no pytest fixtures")
-        return []
-    fixer = _Mutations(syntax.imported_names(module), _locals(func))
+        assert owner is not None  # a unittest method has its class
+        new_module, notes = add_cleanups(module, owner)
+        if not notes:
+            problems.append(
+                f"{nodeid}: unittest.TestCase methods take no pytest fixtures, and the class "
+                "leaves no MonkeyPatch undone nor patcher running"
+            )
+            return []
+        syntax.write(path, new_module)
+        return [f"{nodeid}: {', '.join(notes)}"]
+    fixer = Mutations(syntax.imported_names(module), local_names(func))
     new = cast(cst.FunctionDef, func.visit(fixer))  # the transformer keeps the function
-    new, patcher_notes = _stop_patchers(new, fixer)
+    new, patcher_notes = stop_patchers(new, fixer)
     notes = fixer.notes + patcher_notes
     if not notes:
-        return []
+        return _fix_fixtures(worktree, path, func, nodeid)
     for fixture in fixer.fixtures:
         with_fixture = syntax.add_param(new, fixture)
         if with_fixture is None:
@@ -94,164 +104,88 @@ def _fix_polluter(worktree: Path, nodeid: str, problems: list[str]) -> list[str]
     return [f"{nodeid}: {', '.join(notes)}"]
 
 
-def _locals(func: cst.FunctionDef) -> set[str]:
-    """Names bound inside the test (parameters, assignments): these are not module state."""
-    names = set(syntax.param_names(func))
-    for assign in syntax.find_all(func, m.AssignTarget(target=m.Name()), cst.AssignTarget):
-        names.add(syntax.dotted(assign.target))
-    return names
+def _fix_fixtures(worktree: Path, test_path: Path, test: cst.FunctionDef, nodeid: str) -> list[str]:
+    """The polluter changes nothing itself: the fixtures it uses (its module's, its conftests')
+    make their raw mutations through monkeypatch (a module- or session-scoped one through
+    `pytest.MonkeyPatch.context()`, which undoes them at its teardown)."""
+    wanted = set(syntax.param_names(test))
+    rel = Path(codemod.relative(worktree, test_path))
+    paths = [test_path] + [
+        p
+        for parent in rel.parents
+        if (p := codemod.resolve_inside(worktree, parent / "conftest.py")) and p.is_file()
+    ]
+    changes: list[str] = []
+    for path in paths:
+        module = syntax.parse(path)
+        if module is None:
+            continue
+        replacements: dict[cst.CSTNode, cst.CSTNode] = {}
+        for func, owner in syntax.functions(module):
+            if owner is None and func.name.value in wanted and _fixture_scope(func):
+                fixed = _fixed_fixture(func, module)
+                if fixed is not None:
+                    replacements[func] = fixed[0]
+                    changes.append(f"{codemod.relative(worktree, path)}: fixture {fixed[1]}")
+                    wanted.discard(func.name.value)
+        if replacements:
+            module = syntax.replace_nodes(module, replacements)
+            syntax.write(path, syntax.with_import(module, "pytest"))
+    return [f"{nodeid} uses {'; '.join(changes)}"] if changes else []
 
 
-def _call(func: str, *args: cst.BaseExpression, raising: bool | None = None) -> cst.Call:
-    arguments = [cst.Arg(a) for a in args]
-    if raising is not None:
-        arguments.append(
-            cst.Arg(
-                cst.Name(str(raising)),
-                keyword=cst.Name("raising"),
-                equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
+def _fixture_scope(func: cst.FunctionDef) -> str | None:
+    """The scope of a pytest fixture ("function" by default); None for other functions."""
+    for decorator in func.decorators:
+        dec = decorator.decorator
+        target = dec.func if isinstance(dec, cst.Call) else dec
+        if syntax.dotted(target).endswith("fixture"):
+            scope = next(
+                (
+                    a.value
+                    for a in getattr(dec, "args", [])
+                    if a.keyword and a.keyword.value == "scope"
+                ),
+                None,
             )
-        )
-    return cst.Call(cst.parse_expression(func), arguments)
+            return syntax.string_value(scope) or "function"
+    return None
 
 
-class _Mutations(cst.CSTTransformer):
-    """Turns env, module attribute, global and cwd mutations into monkeypatch calls."""
-
-    def __init__(self, imports: dict[str, str], local_names: set[str]) -> None:
-        self.imports = imports
-        self.local_names = local_names
-        self.globals: set[str] = set()
-        self.notes: list[str] = []
-        self.fixtures: list[str] = []
-
-    def _use(self, fixture: str, note: str) -> None:
-        self.notes.append(note)
-        if fixture not in self.fixtures:
-            self.fixtures.append(fixture)
-
-    def _is_environ(self, node: cst.BaseExpression) -> bool:
-        name = syntax.dotted(node)
-        root = name.split(".")[0]
-        return bool(name) and f"{self.imports.get(root, root)}{name[len(root) :]}" == "os.environ"
-
-    def _is_module_state(self, node: cst.BaseExpression) -> bool:
-        root = syntax.dotted(node).split(".")[0]
-        return root in self.imports and root not in self.local_names
-
-    def visit_Global(self, node: cst.Global) -> None:
-        self.globals |= {n.name.value for n in node.names}
-
-    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.BaseSmallStatement:
-        if len(updated.targets) != 1:
-            return updated
-        target, value = updated.targets[0].target, updated.value
-        key = self._environ_key(target)
-        if key is not None:
-            self._use("monkeypatch", "os.environ[...] = -> monkeypatch.setenv")
-            return cst.Expr(_call("monkeypatch.setenv", key, value))
-        if isinstance(target, cst.Attribute) and self._is_module_state(target.value):
-            owner = syntax.dotted(target.value)
-            self._use("monkeypatch", f"{owner}.{target.attr.value} = -> monkeypatch.setattr")
-            attr = cst.SimpleString(f'"{target.attr.value}"')
-            return cst.Expr(_call("monkeypatch.setattr", target.value, attr, value))
-        if isinstance(target, cst.Name) and target.value in self.globals:
-            self._use(
-                "monkeypatch", f"global {target.value} = -> monkeypatch.setitem(globals(), ...)"
-            )
-            key = cst.SimpleString(f'"{target.value}"')
-            return cst.Expr(
-                _call("monkeypatch.setitem", cst.parse_expression("globals()"), key, value)
-            )
-        return updated
-
-    def leave_Del(self, original: cst.Del, updated: cst.Del) -> cst.BaseSmallStatement:
-        key = self._environ_key(updated.target)
-        if key is not None:
-            self._use("monkeypatch", "del os.environ[...] -> monkeypatch.delenv")
-            return cst.Expr(_call("monkeypatch.delenv", key, raising=False))
-        return updated
-
-    def _environ_key(self, target: cst.BaseExpression) -> cst.BaseExpression | None:
-        """The key of an `os.environ[key]` target, else None."""
-        if (
-            isinstance(target, cst.Subscript)
-            and self._is_environ(target.value)
-            and len(target.slice) == 1
-            and isinstance(target.slice[0].slice, cst.Index)
-        ):
-            return target.slice[0].slice.value
-        return None
-
-    def leave_Expr(self, original: cst.Expr, updated: cst.Expr) -> cst.BaseSmallStatement:
-        call = updated.value
-        if not isinstance(call, cst.Call) or not call.args or call.args[0].keyword is not None:
-            return updated
-        func = call.func
-        if (
-            isinstance(func, cst.Attribute)
-            and func.attr.value == "pop"
-            and self._is_environ(func.value)
-        ):
-            self._use("monkeypatch", "os.environ.pop -> monkeypatch.delenv")
-            return cst.Expr(_call("monkeypatch.delenv", call.args[0].value, raising=False))
-        name = syntax.dotted(func)
-        root = name.split(".")[0]
-        if (
-            f"{self.imports.get(root, root)}{name[len(root) :]}" == "os.chdir"
-            and len(call.args) == 1
-        ):
-            self._use("monkeypatch", "os.chdir -> monkeypatch.chdir")
-            return cst.Expr(_call("monkeypatch.chdir", call.args[0].value))
-        return updated
-
-
-def _stop_patchers(func: cst.FunctionDef, fixer: _Mutations) -> tuple[cst.FunctionDef, list[str]]:
-    """After each `patcher.start()` the test never stops, register the stop as a finalizer."""
-    stopped = {
-        syntax.dotted(c.func.value)
-        for c in syntax.find_all(func, m.Call(), cst.Call)
-        if isinstance(c.func, cst.Attribute) and c.func.attr.value == "stop"
-    }
-    patchers: dict[str, str] = {}  # variable -> how the test spells `patch`
-    body: list[cst.BaseStatement | cst.BaseSmallStatement] = []
-    notes: list[str] = []
-    one_target = m.Assign(targets=[m.AssignTarget(target=m.Name())])
-    for stmt in func.body.body:
-        body.append(stmt)
-        for call in syntax.find_all(stmt, m.Call(), cst.Call):
-            patch_name = syntax.dotted(call.func)
-            for assign in syntax.find_all(stmt, one_target, cst.Assign):
-                if assign.value is call and _is_patch_func(patch_name):
-                    patchers[syntax.dotted(assign.targets[0].target)] = patch_name
-            if not (isinstance(call.func, cst.Attribute) and call.func.attr.value == "start"):
-                continue
-            started = call.func.value
-            if (
-                isinstance(started, cst.Name)
-                and started.value in patchers
-                and started.value not in stopped
-            ):
-                stop = f"{started.value}.stop"
-            elif isinstance(started, cst.Call) and _is_patch_func(syntax.dotted(started.func)):
-                stop = f"{syntax.dotted(started.func).split('.object')[0]}.stopall"
-            else:
-                continue
-            body.append(
-                cst.SimpleStatementLine(
-                    [cst.Expr(cst.parse_expression(f"request.addfinalizer({stop})"))]
-                )
-            )
-            notes.append(f"un-stopped patcher -> request.addfinalizer({stop})")
-            if "request" not in fixer.fixtures:
-                fixer.fixtures.append("request")
-    return func.with_changes(body=func.body.with_changes(body=body)), notes
-
-
-def _is_patch_func(name: str) -> bool:
-    return (
-        name in _PATCH_FUNCS or name.removesuffix(".object").removesuffix(".dict") in _PATCH_FUNCS
+def _fixed_fixture(func: cst.FunctionDef, module: cst.Module) -> tuple[cst.FunctionDef, str] | None:
+    """The fixture with its raw mutations through monkeypatch, and what changed."""
+    scope = _fixture_scope(func)
+    wide = scope != "function"
+    fixer = Mutations(
+        syntax.imported_names(module), local_names(func), mp="mp" if wide else "monkeypatch"
     )
+    new = cast(cst.FunctionDef, func.visit(fixer))
+    if not fixer.notes:
+        return None
+    name = func.name.value
+    if not wide:
+        with_fixture = syntax.add_param(new, "monkeypatch")
+        return (with_fixture, f"{name}: {', '.join(fixer.notes)}") if with_fixture else None
+    body = syntax.statements(new)
+    if syntax.find_all(new, m.Return(value=m.DoNotCare()), cst.Return) and not any(
+        syntax.find_all(new, m.Yield(), cst.Yield)
+    ):
+        return None  # a returned value outlives a `with` block: can't wrap it
+    start = 1 if body and syntax.is_docstring(body[0]) else 0
+    inner = body[start:]
+    if not syntax.find_all(new, m.Yield(), cst.Yield):
+        inner.append(cst.parse_statement("yield\n"))
+    block = cst.With(
+        items=[
+            cst.WithItem(
+                cst.parse_expression("pytest.MonkeyPatch.context()"),
+                asname=cst.AsName(cst.Name("mp")),
+            )
+        ],
+        body=cst.IndentedBlock(inner),
+    )
+    note = f"{name} ({scope}-scoped): {', '.join(fixer.notes)} in pytest.MonkeyPatch.context()"
+    return syntax.with_body(new, [*body[:start], block]), note.replace("monkeypatch.", "mp.")
 
 
 # --- leaks made by the code the polluter calls -----------------------------------------------

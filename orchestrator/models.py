@@ -86,6 +86,37 @@ def describe_leaks(culprits: list[str], leaks: dict[str, list[Leak]]) -> str | N
     return "; ".join(parts)
 
 
+class Repair(Model):
+    """What the docker watchdog found one container in, what it did, and under which tests."""
+
+    container: str
+    was: Literal["paused", "exited", "missing", "running", "unknown"]
+    action: Literal["unpaused", "started", "none", "failed"]
+    detail: str = ""
+    at: float = 0.0  # when it was found broken (time.time())
+    during: list[str] = Field(default_factory=list)  # the suite runs underway (their labels)
+    # The tests that started since it was last seen running: one of them broke it and did not
+    # restore it (the first is the likeliest when tests run one at a time).
+    suspects: list[str] = Field(default_factory=list)
+
+    @property
+    def acted(self) -> bool:
+        return self.action != "none"
+
+    def describe(self) -> str:
+        """The one English rendering of a repair (logs, handoffs)."""
+        text = f"{self.container} was {self.was}: {self.action}"
+        if self.detail:
+            text += f" ({self.detail})"
+        if self.during:
+            text += f" during {', '.join(self.during)}"
+        if self.suspects:
+            more = len(self.suspects) - 3
+            named = ", ".join(self.suspects[:3]) + (f" and {more} more" if more > 0 else "")
+            text += f"; left so by one of: {named}"
+        return text
+
+
 class TestResult(Model):
     """The final outcome of one test (all of its phases folded into one)."""
 

@@ -41,6 +41,8 @@ SPECIALISTS: dict[str, str] = {
     "docker_lifecycle": "orchestrator.agents.docker_lifecycle:DockerLifecycle",
     "dependency_upgrade": "orchestrator.agents.dependency_upgrade:DependencyUpgrade",
     "test_framework_contract": "orchestrator.agents.pytest_contract:PytestContract",
+    "api_routing": "orchestrator.agents.api_routing:ApiRouting",
+    "renamed_import": "orchestrator.agents.renamed_import:RenamedImport",
     "llm": "orchestrator.agents.llm:LLMSpecialist",
 }
 GUESSER = "orchestrator.agents.llm:guess_category"  # names an `unknown` group (one cheap call)

@@ -326,7 +326,7 @@ def generic(g: FailureGroup) -> tuple[str, str]:
 _LEAK_HINTS: dict[str, str] = {
     "env": "use monkeypatch.setenv there",
     "cwd": "use monkeypatch.chdir there",
-    "attr": "use monkeypatch.setattr there",
+    "attr": "use monkeypatch.setattr there (a MonkeyPatch() or patcher made by hand needs its undo()/stop())",
     "files": "write to tmp_path there",
     "modules": "import at module level or undo the import side effects",
 }

@@ -130,6 +130,7 @@ CATEGORIES: tuple[CategorySpec, ...] = (
         "critical",
         Rule(predicate=is_collection_error),
         upgrade.collection_error,
+        specialist="renamed_import",
         keywords=r"importerror|modulenotfound|syntaxerror|collection error",
     ),
     CategorySpec(
@@ -344,7 +345,9 @@ CATEGORIES: tuple[CategorySpec, ...] = (
             exc_types=frozenset({"NoMatchFound", "FastAPIError", "DependencyError"}),
         ),
         explain.api_routing,
-        fix_lives="source",
+        specialist="api_routing",
+        # Mounts and prefixes live in the app; dependency overrides in the test app.
+        fix_lives="either",
         keywords=r"\b40[45]\b|endpoint|dependenc|router|routing",
     ),
     CategorySpec(

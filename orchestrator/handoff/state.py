@@ -16,6 +16,7 @@ from orchestrator.models import (
     IsolationFinding,
     Model,
     Priority,
+    Repair,
     SlowTest,
     Usage,
 )
@@ -53,6 +54,7 @@ class HandoffState(Model):
     isolation: list[IsolationFinding] = Field(default_factory=list)
     flaky: list[str] = Field(default_factory=list)
     slow_tests: list[SlowTest] = Field(default_factory=list)
+    repairs: list[Repair] = Field(default_factory=list)  # what the docker watchdog restored
     usage: Usage | None = None
     next_plan: list[PlannedAgent] = Field(default_factory=list)  # in priority order
     interrupted: bool = False

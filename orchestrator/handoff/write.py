@@ -201,6 +201,31 @@ def _isolation(state: HandoffState) -> list[str]:
     return lines[:-1] if lines else lines
 
 
+def _repairs(state: HandoffState) -> list[str]:
+    """Containers the watchdog had to restore: a test breaks them and does not put them back."""
+    if not state.repairs:
+        return []
+    lines = [
+        "## Containers the watchdog restored",
+        "",
+        "A test left these containers broken and the orchestrator's docker watchdog restored them "
+        "mid-run. Tests that passed only after a repair are not counted as fixed; the test that "
+        "breaks the container is still there to fix (look among the tests named).",
+        "",
+    ]
+    for r in state.repairs:
+        during = f" during {', '.join(_code(d) for d in r.during)}" if r.during else ""
+        detail = f" ({r.detail})" if r.detail else ""
+        lines.append(f"- {_code(r.container)} was {r.was}{during}: {r.action}{detail}")
+        if r.suspects:
+            more = len(r.suspects) - 5
+            named = ", ".join(_code(s) for s in r.suspects[:5]) + (
+                f" and {more} more" if more > 0 else ""
+            )
+            lines.append(f"  - left so by one of: {named}")
+    return lines
+
+
 def _commands(state: HandoffState, path: Path | str | None) -> list[str]:
     lines = ["## Commands", "", "Full suite:", "", _fence(_continued(suite_command(state)), "bash")]
     if state.remaining:
@@ -249,6 +274,7 @@ def render_handoff(state: HandoffState, path: Path | str | None = None) -> str:
         _remaining(state),
         _environment(state),
         _isolation(state),
+        _repairs(state),
         _commands(state, path),
         _plan(state),
         ["## Notes", "", state.notes] if state.notes else [],

@@ -11,13 +11,13 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from orchestrator.events import Controls, Emit, ignore
+from orchestrator.events import Controls, Emit, Log, ignore
 from orchestrator.git import GitRepo
-from orchestrator.models import RunSpec, SuiteRun, TriageReport
+from orchestrator.models import Repair, RunSpec, SuiteRun, TriageReport
 from orchestrator.run.store import SessionStore
 from orchestrator.specialists import DEFAULT_MODEL
 from orchestrator.suite.config import load_config, run_spec
@@ -47,6 +47,12 @@ class RunOptions(BaseModel):
     from_handoff: str | None = None
     shuffle_seed: int | None = None  # the baseline and final runs in this seeded order
     order: list[str] | None = None  # or in this order (node ids first, the rest after)
+
+
+class RepairLog(BaseModel):
+    """The watchdog's repairs of one session, as stored with its artifacts."""
+
+    repairs: list[Repair] = Field(default_factory=list)
 
 
 def new_session() -> str:
@@ -82,10 +88,31 @@ class RunContext:
     def store(self) -> SessionStore:
         return SessionStore(self.repo.state_dir / "sessions" / self.options.session)
 
+    def __post_init__(self) -> None:
+        viewer = self.emit
+
+        def emit(event: Any) -> None:
+            self.watchdog.observe(event)  # it names the tests a container broke under
+            viewer(event)
+
+        self.emit = emit
+
     @cached_property
     def watchdog(self) -> Watchdog:
         """Keeps the suite's containers running during the run ([tool.orchestrator] containers)."""
-        return Watchdog(load_config(self.repo.root).containers)
+        return Watchdog(load_config(self.repo.root).containers, on_repair=self._repaired)
+
+    def _repaired(self, repair: Repair) -> None:
+        """Every repair is said at once and kept with the session (the handoff reports it)."""
+        level = "error" if repair.action == "failed" else "warning"
+        self.emit(Log(level=level, message=f"docker: {repair.describe()}"))
+        self.store.save("repairs", RepairLog(repairs=[*self.repairs, repair]))
+
+    @property
+    def repairs(self) -> list[Repair]:
+        """The watchdog's repairs this session (a resumed one's earlier runs included)."""
+        log = self.store.get("repairs", RepairLog)
+        return log.repairs if log else []
 
     @property
     def model(self) -> str | None:

@@ -12,7 +12,15 @@ from pathlib import Path
 from orchestrator.categories import MODEL_AGENT
 from orchestrator.errors import Cancelled, OrchestrateError
 from orchestrator.events import AgentUpdate, Log
-from orchestrator.models import AgentResult, Proposal, Usage, Verdict, WorkOrder
+from orchestrator.models import (
+    AgentResult,
+    IsolationFinding,
+    Proposal,
+    Repair,
+    Usage,
+    Verdict,
+    WorkOrder,
+)
 from orchestrator.run.context import RunContext
 from orchestrator.specialists import Specialist, load_specialist
 from orchestrator.suite.config import in_worktree
@@ -20,6 +28,7 @@ from orchestrator.suite.runner import run_suite
 from orchestrator.verify import verify
 
 FEEDBACK_CHARS = 6000
+MAX_SUSPECTS = 50  # tests that may have broken a container, rerun in each verification
 
 
 def branch_name(session: str, category: str) -> str:
@@ -105,17 +114,19 @@ def _attempts(
             specialists.pop(0)  # the next in the chain (the model) gets its turn
             continue
         update("verifying")
-        verdict = verify(
-            repo=ctx.repo,
-            worktree=worktree,
-            base=start,
-            order=order,
-            baseline=ctx.baseline,
-            spec=in_worktree(ctx.spec, worktree),
-            mode=ctx.options.verify,
-            emit=ctx.emit,
-            stop=ctx.controls.token(order.key),
-        )
+        with ctx.watchdog.window(f"verify {order.key}") as repairs:
+            verdict = verify(
+                repo=ctx.repo,
+                worktree=worktree,
+                base=start,
+                order=_with_repair_suspects(order, ctx.repairs),
+                baseline=ctx.baseline,
+                spec=in_worktree(ctx.spec, worktree),
+                mode=ctx.options.verify,
+                emit=ctx.emit,
+                stop=ctx.controls.token(order.key),
+            )
+        verdict = _uncredited(verdict, repairs)
         _record(result, verdict, ctx, start, commit)
         if verdict.accepted:
             return
@@ -126,6 +137,41 @@ def _attempts(
         ctx.repo.git("reset", "-q", "--hard", start, cwd=worktree)
         if len(specialists) > 1:
             specialists.pop(0)
+
+
+def _with_repair_suspects(order: WorkOrder, repairs: list[Repair]) -> WorkOrder:
+    """Verification also runs the baseline tests that may have left a container broken (the
+    watchdog's suspects): a victim then passes only if the patch, not a repair, keeps it up."""
+    suspects = [s for r in repairs if "baseline" in r.during for s in r.suspects]
+    suspects = list(dict.fromkeys(suspects))[:MAX_SUSPECTS]
+    if not suspects or not order.tests:
+        return order
+    finding = IsolationFinding(
+        victim=order.tests[0],
+        kind="unresolved",
+        culprits=suspects,
+        note="ran before the docker watchdog repaired a container in the baseline",
+    )
+    return order.model_copy(update={"findings": [*order.findings, finding]})
+
+
+def _uncredited(verdict: Verdict, repairs: list[Repair]) -> Verdict:
+    """A verification the docker watchdog had to repair a container in proves no fix."""
+    if not repairs or not verdict.fixed:
+        return verdict
+    reason = (
+        f"not a fix: the docker watchdog repaired a container during verification "
+        f"({repairs[0].describe()}); the tests passed thanks to the repair"
+    )
+    return verdict.model_copy(
+        update={
+            "accepted": False,
+            "fixed": [],
+            "still_failing": verdict.fixed + verdict.still_failing,
+            "reason": reason,
+            "output": f"{reason}\n\n{verdict.output}",
+        }
+    )
 
 
 def _record(

@@ -79,6 +79,7 @@ def handoff_state(
         isolation=report.isolation if report else [],
         flaky=report.flaky if report else [],
         slow_tests=report.slow_tests if report else [],
+        repairs=ctx.repairs,
         usage=total_usage(results),
         next_plan=[
             PlannedAgent(

@@ -24,7 +24,7 @@ from orchestrator.run.lanes import run_lane
 from orchestrator.run.plan import Plan, lanes, plan
 from orchestrator.specialists import GUESSER, load
 from orchestrator.suite.config import in_worktree
-from orchestrator.suite.docker import Repair, containers_from_failures
+from orchestrator.suite.docker import containers_from_failures, uncredited
 from orchestrator.suite.runner import run_suite
 from orchestrator.triage import triage
 
@@ -40,7 +40,7 @@ def preflight(ctx: RunContext) -> str:
     """Check the repository and return the base commit every agent starts from."""
     repo = ctx.repo
     ctx.emit(PhaseStarted(phase="preflight", detail=str(repo.root)))
-    report_repairs(ctx, ctx.watchdog.check())
+    ctx.watchdog.check()  # before any test runs: what is broken now was left so by earlier runs
     # Handoffs earlier runs left (untracked, in the handoff dir) are not uncommitted work.
     handoffs = Path(ctx.options.handoff_dir or repo.root / "handoffs").resolve()
     if any(not (repo.root / f).resolve().is_relative_to(handoffs) for f in repo.dirty_files()):
@@ -65,7 +65,7 @@ def checkout(ctx: RunContext, rev: str, label: str) -> Iterator[Path]:
 
 def baseline(ctx: RunContext, base: str) -> None:
     ctx.emit(PhaseStarted(phase="baseline", detail=ctx.spec.command_line()))
-    with checkout(ctx, base, "baseline") as path:
+    with checkout(ctx, base, "baseline") as path, ctx.watchdog.window("baseline"):
         run = run_suite(in_worktree(ctx.spec, path), ctx.emit, "baseline", ctx.controls.stop)
     ctx.store.save("baseline", run)
 
@@ -105,23 +105,12 @@ def diagnose(ctx: RunContext, base: str) -> None:
     ctx.store.save("report", report)
 
 
-def report_repairs(ctx: RunContext, repairs: list[Repair]) -> None:
-    for r in repairs:
-        level = "error" if r.action == "failed" else "warning" if r.action != "none" else "info"
-        ctx.emit(
-            Log(
-                level=level,
-                message=f"docker: {r.container} was {r.was}: {r.action} {r.detail}".rstrip(),
-            )
-        )
-
-
 def _watch_failing_containers(ctx: RunContext, report: TriageReport) -> None:
     """Containers named in the failures join the watchdog, so no run waits for someone to press play."""
     found = [n for n in containers_from_failures(report.failures) if n not in ctx.watchdog.names]
     if found:
-        ctx.watchdog.names += found
-        report_repairs(ctx, ctx.watchdog.check())
+        ctx.watchdog.watch(found)
+        ctx.watchdog.check(after="baseline")  # the baseline's failures found them broken
 
 
 def _guess_unknown(ctx: RunContext, report: TriageReport) -> None:
@@ -210,6 +199,6 @@ def final_run(ctx: RunContext, rev: str | None) -> None:
         ctx.store.save("after", ctx.baseline)
         return
     ctx.emit(PhaseStarted(phase="final", detail=rev))
-    with checkout(ctx, rev, "final") as path:
+    with checkout(ctx, rev, "final") as path, ctx.watchdog.window("final") as repairs:
         run = run_suite(in_worktree(ctx.spec, path), ctx.emit, "final", ctx.controls.stop)
-    ctx.store.save("after", run)
+    ctx.store.save("after", uncredited(run, ctx.baseline, repairs))

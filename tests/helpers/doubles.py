@@ -102,3 +102,11 @@ class InterruptOnce(_Double):
             flag.write_text("yes")
             raise KeyboardInterrupt
         FixCorrectly().edit(worktree)
+
+
+class CommentOnly(_Double):
+    """Changes nothing that matters: a victim passing after this is someone else's doing."""
+
+    def edit(self, worktree: Path) -> None:
+        path = worktree / "tests/test_b_redis.py"
+        path.write_text("# checked by the orchestrator\n" + path.read_text())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 FAKE_DOCKER = """
     #!{python}
-    import json, os, sys
+    import fcntl, json, os, sys, time
     from pathlib import Path
 
 
@@ -20,6 +20,10 @@ FAKE_DOCKER = """
 
 
     state_file = Path({state!r})
+    # One call at a time, like the daemon: without the lock an `inspect` that read the state before
+    # a concurrent `pause` wrote it would write the old state back (a lost update).
+    lock = open(str(state_file) + ".lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     state = json.loads(state_file.read_text())
     verb, *args = sys.argv[1:]
     name = args[-1]
@@ -28,6 +32,7 @@ FAKE_DOCKER = """
     if name not in containers:
         save(state)
         sys.exit(f"Error: No such container: {{name}}")
+    time.sleep(state.get("delays", {{}}).get(verb, 0))  # a slow daemon
     if verb == "inspect":
         status = containers[name]
         print("true" if "Running" in args[1] and status == "running" else status if "Status" in args[1] else "false")
@@ -47,11 +52,17 @@ FAKE_DOCKER = """
 
 
 def fake_docker(
-    tmp_path: Path, containers: dict[str, str], broken: list[str] | None = None
+    tmp_path: Path,
+    containers: dict[str, str],
+    broken: list[str] | None = None,
+    delays: dict[str, float] | None = None,
 ) -> tuple[Path, Path]:
-    """A `docker` executable in tmp_path/bin and the JSON file holding its containers' states."""
+    """A `docker` executable in tmp_path/bin and the JSON file holding its containers' states;
+    `delays`: seconds a verb takes (a slow daemon)."""
     state = tmp_path / "docker-state.json"
-    state.write_text(json.dumps({"containers": containers, "broken": broken or []}))
+    state.write_text(
+        json.dumps({"containers": containers, "broken": broken or [], "delays": delays or {}})
+    )
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     docker = bin_dir / "docker"
