@@ -66,7 +66,10 @@ def test_every_offline_specialist_loads_and_has_its_prompt() -> None:
 def test_the_corpus_covers_every_offline_category_with_three_shapes() -> None:
     from orchestrator import categories
 
-    offline = {s.id for s in categories.CATEGORIES if s.specialist}
+    # Upgrade breakage has its own repos, one per upgrade (pytest 8, pytest-asyncio 1.x,
+    # SQLAlchemy 2.0, pydantic 2, numpy 2): tests/agents/test_upgrades_e2e.py.
+    upgrades = {"dependency_upgrade", "test_framework_contract"}
+    offline = {s.id for s in categories.CATEGORIES if s.specialist} - upgrades
     counts = {c: sum(s.category == c for s in SHAPES) for c in offline}
     assert all(n >= 3 for n in counts.values()), counts
     assert len({s.id for s in SHAPES}) == len(SHAPES)  # shape names are unique per category
