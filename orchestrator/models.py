@@ -200,6 +200,10 @@ class RunSpec(Model):
     pythonpath: list[str] = Field(default_factory=list)  # first on sys.path: the worktree shadows
     record_leaks: bool = False  # ask the plugin for per-test leaked state (isolation evidence)
     collect_only: bool = False
+    # The sandbox every run goes through (suite/sandbox.py): auto (when available), required, off.
+    sandbox: Literal["auto", "required", "off"] = "auto"
+    network: Literal["loopback", "none", "host"] = "loopback"
+    pass_env: list[str] = Field(default_factory=list)  # secret-looking variables the suite needs
 
     def command_line(self) -> str:
         return command_line(self.command, self.ignores, self.deselect)

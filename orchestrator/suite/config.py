@@ -8,11 +8,13 @@ import shutil
 import sys
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from orchestrator.errors import UsageError
 from orchestrator.models import RunSpec
+from orchestrator.suite.sandbox import scrubbed_env
 
 DEFAULT_TIMEOUT_S = 120.0
 
@@ -26,6 +28,9 @@ class TargetConfig(BaseModel):
     timeout: float | None = None
     containers: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)  # set for every run of the suite
+    # Variables kept in the sandboxed environment although they look like secrets.
+    pass_env: list[str] = Field(default_factory=list, alias="pass-env")
+    network: Literal["loopback", "none", "host"] | None = None
 
     model_config = {"populate_by_name": True, "extra": "ignore"}
 
@@ -71,9 +76,15 @@ def run_spec(
     deselect: list[str] | None = None,
     timeout_s: float | None = None,
     record_leaks: bool = False,
+    sandbox: Literal["auto", "required", "off"] = "auto",
+    network: Literal["loopback", "none", "host"] | None = None,
 ) -> RunSpec:
-    """The RunSpec for the user's repository, options first, then its configuration."""
+    """The RunSpec for the user's repository, options first, then its configuration.
+
+    The network is --network, else `[tool.orchestrator] network`, else loopback; a suite that
+    declares containers gets the host's network by default, where their published ports are."""
     config = load_config(repo)
+    network = network or config.network or ("host" if config.containers else "loopback")
     command = resolve_command(repo, test_cmd, config)
     env = dict(config.env)
     if command[0] == "uv":
@@ -87,6 +98,9 @@ def run_spec(
         timeout_s=timeout_s or config.timeout or DEFAULT_TIMEOUT_S,
         env=env,
         record_leaks=record_leaks,
+        sandbox=sandbox,
+        network=network,
+        pass_env=config.pass_env,
     )
 
 
@@ -97,9 +111,10 @@ def in_worktree(spec: RunSpec, worktree: Path) -> RunSpec:
 
 
 def environ_for(spec: RunSpec, plugin_dir: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "PYTEST_CURRENT_TEST"):
-        env.pop(name, None)
+    """The test process's environment: ours without secrets and git's pointers (the sandbox's
+    `scrubbed_env`, keeping `pass-env`), then the suite's own `env`."""
+    env = scrubbed_env(os.environ, keep=spec.pass_env)
+    env.pop("PYTEST_CURRENT_TEST", None)
     paths = [*spec.pythonpath, *filter(None, [env.get("PYTHONPATH")]), plugin_dir]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env.update(spec.env)

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -31,6 +32,7 @@ from orchestrator.events import (
 )
 from orchestrator.models import Environment, Frame, Leak, RunSpec, SuiteRun, TestResult
 from orchestrator.secrets import scrub
+from orchestrator.suite import sandbox
 from orchestrator.suite.config import environ_for
 
 PLUGIN_DIR = str(Path(__file__).resolve().parent / "plugin")
@@ -158,10 +160,11 @@ def _run_chunk(
     if first and select is None:
         env["ORCHESTRATE_ENV"] = "1"  # whole-suite runs say what the interpreter has installed
     chunk.stream.touch()
+    argv = _confined(spec, _argv(spec, select), env, chunk.tmp)
     with open(chunk.output, "wb") as out:
         try:
             proc = subprocess.Popen(
-                _argv(spec, select),
+                argv,
                 cwd=spec.repo,
                 env=env,
                 stdout=out,
@@ -178,6 +181,54 @@ def _run_chunk(
         finally:
             _kill_group(proc)
     chunk.output_tail = _tail(chunk.output)
+
+
+def _confined(spec: RunSpec, argv: list[str], env: dict[str, str], tmp: Path) -> list[str]:
+    """pytest inside the sandbox (`suite/sandbox.py`): the run's directory and our scratch
+    writable; the checkout, the interpreter and our plugin readable; the network by policy."""
+    if spec.sandbox == "off":
+        return argv
+    if sandbox.available() is None:
+        if spec.sandbox == "required":
+            raise TargetError(sandbox.MISSING + ": install it, or pass --sandbox off")
+        return argv
+    return sandbox.confined(
+        argv,
+        workdir=Path(spec.repo),
+        env=env,
+        writable=[tmp],
+        network=spec.network,
+        readable=_readable(spec, env),
+    )
+
+
+def _readable(spec: RunSpec, env: dict[str, str]) -> list[Path]:
+    """What the run reads that may live where the sandbox hides (the home, /tmp): the checkout
+    a worktree belongs to, the interpreter (a venv and the Python it links to), PYTHONPATH."""
+    paths = [Path(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    paths += _checkout_of(Path(spec.repo))
+    executable = shutil.which(spec.command[0], path=env.get("PATH"))
+    if executable:
+        for exe in (Path(os.path.abspath(executable)), Path(os.path.realpath(executable))):
+            paths.append(exe.parent.parent if exe.parent.name in ("bin", "Scripts") else exe.parent)
+    if spec.command[0] == "uv":
+        paths += [Path(p) for p in (env.get("UV_PROJECT_ENVIRONMENT"),) if p]
+        home = Path(env.get("HOME") or Path.home())
+        paths += [home / ".local" / "share" / "uv", home / ".cache" / "uv"]
+    return paths
+
+
+def _checkout_of(directory: Path) -> list[Path]:
+    """A worktree's `.git` file names its git directory inside the checkout: the checkout."""
+    dot_git = directory / ".git"
+    if not dot_git.is_file():
+        return []
+    text = dot_git.read_text(encoding="utf-8", errors="replace").strip()
+    if not text.startswith("gitdir:"):
+        return []
+    gitdir = Path(text.removeprefix("gitdir:").strip())
+    common = gitdir.parent.parent if gitdir.parent.name == "worktrees" else gitdir
+    return [common.parent if common.name == ".git" else common]
 
 
 def _watch(

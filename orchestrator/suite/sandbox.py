@@ -37,6 +37,7 @@ from orchestrator.secrets import is_secret
 
 NETWORKS = ("loopback", "none", "host")
 MODES = ("auto", "required", "off")
+MISSING = "no sandbox is available (bubblewrap on Linux: `apt-get install bubblewrap`)"
 
 # Variables the target's tests never need and that point back at us or at git state.
 _DROPPED = frozenset(
@@ -52,7 +53,7 @@ def available() -> str | None:
     but cannot use it."""
     if sys.platform == "darwin":
         return "sandbox-exec" if shutil.which("sandbox-exec") else None
-    bwrap = shutil.which("bwrap")
+    bwrap = _bwrap_path()
     if bwrap is None:
         return None
     try:
@@ -64,6 +65,23 @@ def available() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return "bubblewrap" if probe.returncode == 0 else None
+
+
+def notice(mode: str) -> str | None:
+    """What to say, once a run, about the sandbox: nothing when it is used as asked."""
+    if mode == "off":
+        return "the sandbox is off (--sandbox off): agent-written code runs as you, unconfined"
+    if mode == "auto" and available() is None:
+        return MISSING + ": agent-written code runs unconfined (--sandbox required refuses)"
+    return None
+
+
+@functools.cache
+def _bwrap_path() -> str | None:
+    """Found once: a suite's PATH (a test's, a venv's) need not have it."""
+    return shutil.which("bwrap") or next(
+        (p for p in ("/usr/bin/bwrap", "/usr/local/bin/bwrap") if os.path.exists(p)), None
+    )
 
 
 def scrubbed_env(env: Mapping[str, str], keep: Iterable[str] = ()) -> dict[str, str]:
@@ -95,7 +113,7 @@ def confined(
         return _bwrap(argv, workdir, env, writable, network, readable)
     if kind == "sandbox-exec":
         return _sandbox_exec(argv, workdir, env, writable, network, readable)
-    raise RuntimeError("no sandbox is available on this machine")
+    raise RuntimeError(MISSING)
 
 
 def _bwrap(
@@ -106,7 +124,7 @@ def _bwrap(
     network: str,
     readable: Sequence[Path],
 ) -> list[str]:
-    bwrap = shutil.which("bwrap") or "bwrap"
+    bwrap = _bwrap_path() or "bwrap"
     home = _home(env)
     args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     hidden = ["/tmp"]
@@ -120,15 +138,17 @@ def _bwrap(
         if os.path.exists(name):
             args += ["--ro-bind", str(path), name]
     # Shallow first, so a writable worktree inside a read-only checkout stays writable.
-    binds = {str(Path(p).absolute()): "--ro-bind" for p in readable if _under(p, hidden)}
-    binds.update({str(Path(p).absolute()): "--bind" for p in [workdir, *writable]})
+    # Bound where they really are: a link inside a bound directory then resolves inside too.
+    binds = {os.path.realpath(p): "--ro-bind" for p in readable}
+    binds = {p: kind for p, kind in binds.items() if _under(p, hidden)}
+    binds.update({os.path.realpath(p): "--bind" for p in [workdir, *writable]})
     for bind in sorted(binds, key=lambda p: p.count(os.sep)):
         if os.path.exists(bind):
             args += [binds[bind], bind, bind]
     args += ["--unshare-all", "--die-with-parent", "--new-session"]
     if network == "host":
         args.append("--share-net")
-    args += ["--setenv", "TMPDIR", "/tmp", "--chdir", str(Path(workdir).absolute()), "--"]
+    args += ["--setenv", "TMPDIR", "/tmp", "--chdir", os.path.realpath(workdir), "--"]
     return [*args, *argv]
 
 

@@ -75,7 +75,7 @@ def test_results_stream_while_the_suite_runs(make_repo, tmp_path: Path) -> None:
         if isinstance(event, TestFinished) and event.nodeid.endswith("::test_a"):
             marker.write_text("done")
 
-    run = run_suite(spec_for(repo), emit, label="baseline")
+    run = run_suite(spec_for(repo, sandbox="off"), emit, label="baseline")  # marker is outside
     ids = [f"tests/test_stream.py::test_{c}" for c in "abcde"]
     assert isinstance(events[0], SuiteStarted) and events[0].total == 5
     assert events[0].label == "baseline"
@@ -488,9 +488,15 @@ def test_secrets_in_failure_messages_and_leaks_are_redacted(make_repo, monkeypat
         }
     )
     run = run_suite(run_spec(repo, record_leaks=True))
-    text = run.model_dump_json()
+    assert "KeyError" in outcomes_messages(run)  # secrets never reach the tests' environment
+    spec = run_spec(repo, record_leaks=True).model_copy(update={"pass_env": ["SERVICE_API_KEY"]})
+    text = run_suite(spec).model_dump_json()  # kept on purpose ([tool.orchestrator] pass-env)
     assert "sk-live-0123456789" not in text
     assert "[redacted]" in text
+
+
+def outcomes_messages(run) -> str:
+    return " ".join(f"{r.exc_type} {r.message}" for r in run.results)
 
 
 # --- what outlives a run -----------------------------------------------------------------------
@@ -528,7 +534,7 @@ def test_a_server_a_test_started_dies_with_the_run(make_repo, tmp_path: Path) ->
             """
         }
     )
-    run = run_suite(spec_for(repo))
+    run = run_suite(spec_for(repo, sandbox="off"))  # the pidfile is outside; see tests/security
     assert outcomes(run) == {"tests/test_server.py::test_starts_a_server": "passed"}
     pid = _pid_from(pidfile)
     deadline = time.monotonic() + 5
@@ -562,5 +568,5 @@ def test_the_stop_token_kills_the_running_test_at_once(make_repo, tmp_path: Path
     threading.Thread(target=stop_once_started, daemon=True).start()
     began = time.monotonic()
     with pytest.raises(Cancelled):
-        run_suite(spec_for(repo), stop=stop)
+        run_suite(spec_for(repo, sandbox="off"), stop=stop)  # `started` is outside the repo
     assert time.monotonic() - began < 15  # well inside the test's 60 s sleep
