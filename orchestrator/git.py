@@ -215,9 +215,60 @@ class GitRepo:
         with _WORKTREE_LOCK:
             self.git("worktree", "add", "-q", "-b", branch, str(path), base)
         try:
+            self._init_submodules(path)
             yield path
         finally:
             self._remove_worktree(path)
+
+    @contextmanager
+    def scratch_worktree(self, base: str) -> Iterator[Path]:
+        """A detached worktree at `base` (no branch), for a run that must never touch the
+        user's checkout (`triage`); removed on exit."""
+        path = self.worktrees_dir / f"scratch-{os.getpid()}-{threading.get_ident() % 10_000}"
+        if path.exists():
+            self._remove_worktree(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _WORKTREE_LOCK:
+            self.git("worktree", "add", "-q", "--detach", str(path), base)
+        try:
+            self._init_submodules(path)
+            yield path
+        finally:
+            self._remove_worktree(path)
+
+    def _init_submodules(self, worktree: Path) -> None:
+        """Check out the submodules the checkout has, from the checkout's own clones (no network):
+        without them a worktree's tests fail for nothing."""
+        if not (worktree / ".gitmodules").is_file():
+            return
+        listed = run_git(
+            worktree,
+            "config",
+            "-f",
+            ".gitmodules",
+            "--get-regexp",
+            r"^submodule\..*\.path$",
+            check=False,
+        ).stdout
+        for line in listed.splitlines():
+            key, _, sub = line.partition(" ")
+            name = key.removeprefix("submodule.").removesuffix(".path")
+            local = self.root / sub
+            url = str(local) if (local / ".git").exists() else None
+            args = ["-c", "protocol.file.allow=always"]
+            if url:
+                args += ["-c", f"submodule.{name}.url={url}"]
+            run_git(
+                worktree,
+                *args,
+                "submodule",
+                "update",
+                "--init",
+                "--recursive",
+                "--",
+                sub,
+                check=False,
+            )
 
     def _remove_worktree(self, path: Path) -> None:
         with _WORKTREE_LOCK:

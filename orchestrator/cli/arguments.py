@@ -52,6 +52,19 @@ def _suite_options(p: argparse.ArgumentParser) -> None:
         help="re-run failures K times to find flaky tests",
     )
     p.add_argument("--json", action="store_true", help="JSON output per the contract")
+    p.add_argument(
+        "--sandbox",
+        choices=["auto", "required", "off"],
+        default="auto",
+        help="confine every test run (bubblewrap/sandbox-exec): auto uses it when available, "
+        "required refuses without it, off runs unconfined (default auto)",
+    )
+    p.add_argument(
+        "--network",
+        choices=["loopback", "none", "host"],
+        help="the sandbox's network: its own loopback, none, or the host's (default loopback; "
+        "host when the suite declares containers)",
+    )
 
 
 def _run_options(p: argparse.ArgumentParser) -> None:

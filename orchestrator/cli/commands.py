@@ -66,24 +66,30 @@ def cmd_triage(args: argparse.Namespace) -> int:
 def _triage_repo(args: argparse.Namespace):
     from orchestrator.events import Log
     from orchestrator.git import GitRepo
+    from orchestrator.suite.config import in_worktree
     from orchestrator.suite.runner import run_suite
     from orchestrator.triage import triage
     from orchestrator.view.plain import PlainLog
 
-    repo = GitRepo(_repo_arg(args)).root
+    git = GitRepo(_repo_arg(args))
+    repo = git.root
     seed, order = _order(args)
     spec = _checkout_spec(repo, args, record_leaks=not args.no_isolation)
     spec = spec.model_copy(update={"shuffle_seed": seed, "order": order})
     emit = PlainLog() if not args.json or args.verbose else _quiet
-    run = run_suite(spec, emit, label="suite")
-    isolation = None
-    if not args.no_isolation and run.failing():
-        from orchestrator.isolation import diagnose
+    # In a worktree of the checkout as it is (uncommitted changes included): a test that writes
+    # files never changes the user's checkout.
+    with git.scratch_worktree(git.snapshot_uncommitted("orchestrate triage")) as path:
+        spec = in_worktree(spec, path)
+        run = run_suite(spec, emit, label="suite")
+        isolation = None
+        if not args.no_isolation and run.failing():
+            from orchestrator.isolation import diagnose
 
-        isolation = diagnose(
-            spec.model_copy(update={"shuffle_seed": None}), run, reruns=args.reruns, emit=emit
-        )
-    report = triage(run, repo, spec.command_line(), isolation=isolation)
+            isolation = diagnose(
+                spec.model_copy(update={"shuffle_seed": None}), run, reruns=args.reruns, emit=emit
+            )
+        report = triage(run, repo, spec.command_line(), isolation=isolation)
     if seed is not None:
         report.shuffle_seed = seed
         emit(
@@ -95,6 +101,7 @@ def _triage_repo(args: argparse.Namespace):
 def _checkout_spec(repo: Path, args: argparse.Namespace, *, record_leaks: bool):
     """A RunSpec for the user's own checkout: no bytecode files written into it."""
     from orchestrator.suite.config import run_spec
+    from orchestrator.suite.sandbox import notice as sandbox_notice
 
     spec = run_spec(
         repo,
@@ -103,7 +110,12 @@ def _checkout_spec(repo: Path, args: argparse.Namespace, *, record_leaks: bool):
         deselect=args.deselect,
         timeout_s=args.timeout,
         record_leaks=record_leaks,
+        sandbox=args.sandbox,
+        network=args.network,
     )
+    notice = sandbox_notice(args.sandbox)
+    if notice:
+        print(f"orchestrate: {notice}", file=sys.stderr)
     return spec.model_copy(update={"env": {**spec.env, "PYTHONDONTWRITEBYTECODE": "1"}})
 
 
@@ -140,6 +152,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             handoff_dir=args.handoff_dir,
             shuffle_seed=seed,
             order=order,
+            sandbox=args.sandbox,
+            network=args.network,
         )
         if args.from_handoff:
             options, previous = _from_handoff(options, Path(args.from_handoff))

@@ -60,6 +60,7 @@ class HandoffState(Model):
     interrupted: bool = False
     interrupted_reason: str | None = None
     notes: str = ""
+    sandbox: str = ""  # how the tests ran: "bubblewrap, network loopback", or why unconfined
     # the target's installed packages at this run and what had changed: the next run compares
     environment: Environment | None = None
 

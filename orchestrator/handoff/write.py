@@ -91,6 +91,8 @@ def _where(state: HandoffState) -> list[str]:
         lines.append("- **Agent branches**: " + ", ".join(_code(b) for b in state.agent_branches))
     if state.interrupted:
         lines.append(f"- **Interrupted**: {state.interrupted_reason or 'yes'}")
+    if state.sandbox:
+        lines.append(f"- **Sandbox**: {state.sandbox}")
     return lines
 
 

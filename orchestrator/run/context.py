@@ -22,6 +22,7 @@ from orchestrator.run.store import SessionStore
 from orchestrator.specialists import DEFAULT_MODEL
 from orchestrator.suite.config import load_config, run_spec
 from orchestrator.suite.docker import Watchdog
+from orchestrator.suite.sandbox import notice as sandbox_notice
 
 
 class RunOptions(BaseModel):
@@ -47,6 +48,8 @@ class RunOptions(BaseModel):
     from_handoff: str | None = None
     shuffle_seed: int | None = None  # the baseline and final runs in this seeded order
     order: list[str] | None = None  # or in this order (node ids first, the rest after)
+    sandbox: Literal["auto", "required", "off"] = "auto"  # every test run confined (suite/sandbox)
+    network: Literal["loopback", "none", "host"] | None = None
 
 
 class RepairLog(BaseModel):
@@ -81,7 +84,12 @@ class RunContext:
             deselect=o.deselect,
             timeout_s=o.timeout_s,
             record_leaks=o.isolation,
+            sandbox=o.sandbox,
+            network=o.network,
         )
+        notice = sandbox_notice(o.sandbox)
+        if notice:
+            self.emit(Log(level="warning", message=notice))
         return spec.model_copy(update={"shuffle_seed": o.shuffle_seed, "order": o.order})
 
     @cached_property

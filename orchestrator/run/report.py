@@ -19,6 +19,7 @@ from orchestrator.models import (
     Usage,
 )
 from orchestrator.run.context import RunContext
+from orchestrator.suite import sandbox
 from orchestrator.triage import triage
 
 
@@ -91,6 +92,7 @@ def handoff_state(
             )
             for c in remaining
         ],
+        sandbox=sandbox.described(ctx.spec.sandbox, ctx.spec.network),
         interrupted=interrupted is not None,
         interrupted_reason=interrupted,
         # the versions the next run compares with (module names are only triage's lookup)

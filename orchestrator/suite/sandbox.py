@@ -84,6 +84,16 @@ def _bwrap_path() -> str | None:
     )
 
 
+def described(mode: str, network: str) -> str:
+    """How the tests ran, for the handoff: `--sandbox off` is recorded as the choice it was."""
+    if mode == "off":
+        return "off (--sandbox off): tests ran unconfined, as the user"
+    kind = available()
+    if kind is None:
+        return "none available: tests ran unconfined (" + MISSING + ")"
+    return f"{kind}, network {network}"
+
+
 def scrubbed_env(env: Mapping[str, str], keep: Iterable[str] = ()) -> dict[str, str]:
     """`env` without secret-looking variables (by name or value) and git's own pointers;
     names in `keep` (`[tool.orchestrator] pass-env`) stay whatever they look like."""

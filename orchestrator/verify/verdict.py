@@ -20,7 +20,15 @@ from orchestrator.models import FAILING, RunSpec, SuiteRun, TestResult, Verdict,
 from orchestrator.suite.config import in_worktree
 from orchestrator.suite.runner import collect, run_suite
 from orchestrator.verify.affected import regression_set
-from orchestrator.verify.cheats import is_config, is_conftest, is_test_file, static_violations
+from orchestrator.verify.cheats import (
+    TEST_FIX_RULES,
+    is_config,
+    is_conftest,
+    is_pytest_config,
+    is_startup_hook,
+    is_test_file,
+    static_violations,
+)
 
 _PASSING = {"passed", "xpassed"}
 _OUTPUT_LIMIT = 8000
@@ -48,8 +56,12 @@ def verify(
         collected = collect(spec, stop)
     except TargetError as exc:  # the patch broke the suite itself (a conftest, an import)
         return _rejected(order, f"suite broken: {exc}")
-    violations = static_violations(_sources(repo, base, changed), _sources(repo, head, changed))
+    lives = categories.spec(order.category).fix_lives
+    before, after = _sources(repo, base, changed), _sources(repo, head, changed)
+    exempt = TEST_FIX_RULES if lives == "tests" else frozenset()
+    violations = static_violations(before, after, exempt)
     violations += _shrunk(baseline.collected, collected)
+    reconfigured = len(static_violations(before, after)) > len(violations)
 
     modules = _module_targets(order.tests, collected)
     wanted = set(order.tests) | {c for f in order.findings for c in f.culprits}
@@ -67,14 +79,14 @@ def verify(
 
     tests_changed = [p for p in changed if is_test_file(p) or is_conftest(p)]
     originals: dict[str, TestResult | None] = {}
-    graded = categories.spec(order.category).fix_lives == "source" and tests_changed
-    if graded and not (violations or still_failing or regressions):
+    restore = _restored(changed, lives, reconfigured)
+    if restore and not (violations or still_failing or regressions):
         originals = _original_tests(
-            repo, worktree, base, order, baseline, spec, tests_changed, emit, stop
+            repo, worktree, base, order, baseline, spec, restore, emit, stop
         )
         violations += [
-            f"original tests fail: {t} fails with the base test files "
-            f"(a {order.category} fix belongs in source code)"
+            f"original tests fail: {t} fails with the base {', '.join(restore)} "
+            f"(a {order.category} fix must hold without changing them)"
             for t, r in originals.items()
             if r is None or r.outcome not in _PASSING
         ]
@@ -89,6 +101,18 @@ def verify(
         reason=None if accepted else _reason(violations, still_failing, regressions, results),
         output=_output(violations, still_failing, regressions, results, originals, tests_changed),
     )
+
+
+def _restored(changed: list[str], lives: str, reconfigured: bool) -> list[str]:
+    """The changed files put back as they were for the honest run, by where the fix lives:
+    in source, tests and pytest's configuration all go back; either way, the ini files and
+    start-up hooks; in the tests, the test files when the patch also reconfigured pytest (a
+    pollution hook or fixture is then graded against the original tests)."""
+    if lives == "source":
+        return [p for p in changed if is_test_file(p) or is_pytest_config(p)]
+    if lives == "either":
+        return [p for p in changed if is_startup_hook(p) or (is_config(p) and p.endswith("ini"))]
+    return [p for p in changed if is_test_file(p)] if reconfigured else []
 
 
 def _module_targets(tests: list[str], collected: list[str]) -> dict[str, list[str]]:
@@ -124,7 +148,7 @@ def _original_tests(
     emit: Emit,
     stop: Stop | None,
 ) -> dict[str, TestResult | None]:
-    """The order's tests run from the base test files over the patched source."""
+    """The order's tests run with `tests_changed` as they are at the base, over the patch."""
     targets = [t for t in order.tests if t in set(baseline.collected)]
     with repo.files_from(worktree, base, tests_changed):
         label = f"verify {order.category} (original tests)"
@@ -138,7 +162,7 @@ def _original_tests(
 
 def _sources(repo: GitRepo, rev: str, paths: list[str]) -> dict[str, str]:
     """The inspectable files among `paths` as they are at `rev` (absent ones left out)."""
-    texts = {p: repo.file_at(rev, p) for p in paths if p.endswith(".py") or is_config(p)}
+    texts = {p: repo.file_at(rev, p) for p in paths if p.endswith((".py", ".pth")) or is_config(p)}
     return {p: t for p, t in texts.items() if t is not None}
 
 

@@ -428,7 +428,10 @@ def test_collection_hiding_in_conftest_and_configuration() -> None:
         "",
         "def pytest_configure(config):\n    config.args.append('--deselect=tests/test_a.py::t')\n",
         "conftest.py",
-    ) == ["collection option added: conftest.py:2 --deselect=tests/test_a.py::t"]
+    ) == [
+        "collection option added: conftest.py:2 --deselect=tests/test_a.py::t",
+        "pytest hook added: conftest.py:1 pytest_configure",
+    ]
     ini = "[pytest]\naddopts = -q\n"
     assert static_violations(
         {"pytest.ini": ini},
@@ -437,10 +440,9 @@ def test_collection_hiding_in_conftest_and_configuration() -> None:
         "collection option added: pytest.ini addopts --deselect tests/test_a.py::t",
         "collection option added: pytest.ini addopts -m not slow",
     ]
-    assert (
-        static_violations({"pytest.ini": ini}, {"pytest.ini": "[pytest]\naddopts = -q -m slow\n"})
-        == []
-    )
+    assert static_violations(
+        {"pytest.ini": ini}, {"pytest.ini": "[pytest]\naddopts = -q -m slow\n"}
+    ) == ["addopts changed: pytest.ini '-q' -> '-q -m slow'"]
     toml = '[tool.pytest.ini_options]\naddopts = ["-k", "not test_a"]\n'
     assert static_violations({"pyproject.toml": ""}, {"pyproject.toml": toml}) == [
         "collection option added: pyproject.toml addopts -k not test_a"
