@@ -224,7 +224,12 @@ class LLMSpecialist:
         except Finished as done:
             explanation = model.scrub(done.explanation)
             self.emit(f"{self.name}: finished: {one_line(explanation)}")
-            return Proposal(explanation=explanation, declined=done.declined, usage=usage)
+            return Proposal(
+                explanation=explanation,
+                declined=done.declined,
+                usage=usage,
+                files=sorted(env.changed),
+            )
         except LimitReached as stop:
             self.emit(f"{self.name}: stopped by {stop}")
             edits = ", ".join(sorted(env.changed)) or "none"

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from orchestrator.errors import OrchestrateError, UsageError
+from orchestrator.secrets import scrub
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "orchestrate",
@@ -50,6 +51,7 @@ _KEEP = {
 _WORKTREE_LOCK = threading.Lock()
 _JUNK = (":(exclude,glob)**/__pycache__/**", ":(exclude,glob)**/.pytest_cache/**")
 _NO_SIGN = ("-c", "commit.gpgsign=false")
+MAX_FILE_BYTES = 1 << 20  # a file of a patch; larger ones are left out of the commit
 
 
 def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -277,15 +279,78 @@ class GitRepo:
                 shutil.rmtree(path)
             run_git(self.root, "worktree", "prune", check=False)
 
-    def commit_all(self, worktree: Path, message: str) -> str | None:
-        """Commit every change in the worktree (new files too); None when nothing changed."""
-        self.git("add", "-A", "--", ".", *_JUNK, cwd=worktree)
+    def commit_all(
+        self, worktree: Path, message: str, files: list[str] | None = None
+    ) -> str | None:
+        """Commit the patch: exactly `files` (what the agent changed through its tools) when
+        known, else every change but test by-products; None when nothing changed.
+
+        A file over `MAX_FILE_BYTES` is left out (and said so in the message): a patch carries
+        the fix, not a 30 MB artefact. Secret values never reach the message."""
+        if files is None:
+            self.git("add", "-A", "--", ".", *_JUNK, cwd=worktree)
+        elif files:
+            self.git("add", "-A", "--", *files, cwd=worktree)
+        staged = self.git("diff", "--cached", "--name-only", "--no-renames", "-z", cwd=worktree)
+        big = [
+            f
+            for f in filter(None, staged.split("\0"))
+            if (worktree / f).is_file() and (worktree / f).stat().st_size > MAX_FILE_BYTES
+        ]
+        if big:
+            self.git("reset", "-q", "--", *big, cwd=worktree)
+            message += f"\n\nLeft out (over {MAX_FILE_BYTES // 2**20} MiB): {', '.join(big)}\n"
         if run_git(worktree, "diff", "--cached", "--quiet", check=False).returncode == 0:
             return None
         self.git(
-            *_NO_SIGN, "commit", "-q", "--no-verify", "-m", message, cwd=worktree, env=IDENTITY
+            *_NO_SIGN,
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            scrub(message),
+            cwd=worktree,
+            env=IDENTITY,
         )
         return self.rev("HEAD", cwd=worktree)
+
+    @contextmanager
+    def preserved(self, worktree: Path) -> Iterator[None]:
+        """The worktree comes back as it was before the block: what a test run did to it (a
+        `git commit`, a branch switch, files written or deleted) is undone, the agent's own
+        uncommitted edits kept. Runs outside the sandbox, where tests could reach git."""
+        branch = run_git(worktree, "symbolic-ref", "-q", "HEAD", check=False).stdout.strip()
+        head = self.rev("HEAD", cwd=worktree)
+        tree = self._worktree_tree(worktree)
+        try:
+            yield
+        finally:
+            if branch:
+                self.git(
+                    "checkout",
+                    "-q",
+                    "-f",
+                    "-B",
+                    branch.removeprefix("refs/heads/"),
+                    head,
+                    cwd=worktree,
+                )
+            self.git("reset", "-q", "--hard", head, cwd=worktree)
+            self.git("clean", "-q", "-f", "-d", cwd=worktree)
+            self.git("read-tree", tree, cwd=worktree)
+            self.git("checkout-index", "-q", "-a", "-f", cwd=worktree)
+            gone = self.git("diff", "--name-only", "-z", "--diff-filter=D", head, tree)
+            for path in filter(None, gone.split("\0")):
+                (worktree / path).unlink(missing_ok=True)
+            self.git("reset", "-q", cwd=worktree)  # the index back at HEAD, the edits unstaged
+
+    def _worktree_tree(self, worktree: Path) -> str:
+        """The tree of the worktree as it is (untracked files too), built in a temporary index."""
+        with tempfile.TemporaryDirectory(prefix="tree-", dir=self.state_dir) as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            self.git("read-tree", "HEAD", cwd=worktree, env=env)
+            self.git("add", "-A", "--", ".", *_JUNK, cwd=worktree, env=env)
+            return self.git("write-tree", cwd=worktree, env=env)
 
     @contextmanager
     def files_from(self, worktree: Path, rev: str, paths: list[str]) -> Iterator[None]:

@@ -362,6 +362,9 @@ class Proposal(Model):
     explanation: str
     declined: bool = False
     usage: Usage | None = None
+    # The files it changed through its tools, when it knows them: only these are committed
+    # (None: every change in the worktree but test by-products).
+    files: list[str] | None = None
 
 
 class Usage(Model):

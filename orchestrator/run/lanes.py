@@ -22,6 +22,7 @@ from orchestrator.models import (
     WorkOrder,
 )
 from orchestrator.run.context import RunContext
+from orchestrator.secrets import scrub
 from orchestrator.specialists import Specialist, load_specialist
 from orchestrator.suite.config import in_worktree
 from orchestrator.suite.runner import run_suite
@@ -101,9 +102,11 @@ def _attempts(
         if proposal.usage:
             usage = usage + proposal.usage
             result.usage = usage
-        result.explanation = proposal.explanation
+        result.explanation = scrub(proposal.explanation)
         commit = (
-            None if proposal.declined else ctx.repo.commit_all(worktree, _message(order, proposal))
+            None
+            if proposal.declined
+            else ctx.repo.commit_all(worktree, _message(order, proposal), proposal.files)
         )
         if commit is None:
             result.status = "no_patch"
@@ -209,7 +212,8 @@ def _test_runner(order: WorkOrder, ctx: RunContext, worktree: Path) -> Callable[
 
     def run_tests() -> str:
         spec = in_worktree(ctx.spec, worktree).model_copy(update={"select": order.tests})
-        run = run_suite(spec, stop=ctx.controls.token(order.key))
+        with ctx.repo.preserved(worktree):  # what the tests did to the worktree is undone
+            run = run_suite(spec, stop=ctx.controls.token(order.key))
         lines = [
             f"{r.nodeid}: {r.outcome}" + (f" - {r.message[:300]}" if r.message else "")
             for r in run.results

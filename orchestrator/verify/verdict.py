@@ -46,7 +46,23 @@ def verify(
     emit: Emit = ignore,
     stop: Stop | None = None,
 ) -> Verdict:
-    """The verdict on the worktree's committed branch against `base`."""
+    """The verdict on the worktree's committed branch against `base`; the worktree comes back
+    as it was (a test's commit or files never stay)."""
+    with repo.preserved(worktree):
+        return _verify(repo, worktree, base, order, baseline, spec, mode, emit, stop)
+
+
+def _verify(
+    repo: GitRepo,
+    worktree: Path,
+    base: str,
+    order: WorkOrder,
+    baseline: SuiteRun,
+    spec: RunSpec,
+    mode: Literal["targeted", "full"],
+    emit: Emit,
+    stop: Stop | None,
+) -> Verdict:
     head = repo.rev("HEAD", cwd=worktree)
     changed = repo.changed_files(base, head)
     if not changed:
@@ -84,9 +100,13 @@ def verify(
         originals = _original_tests(
             repo, worktree, base, order, baseline, spec, restore, emit, stop
         )
+        why = (
+            f"the base test files (a {order.category} fix belongs in source code)"
+            if lives == "source"
+            else f"the base {', '.join(restore)} (a {order.category} fix must hold without them)"
+        )
         violations += [
-            f"original tests fail: {t} fails with the base {', '.join(restore)} "
-            f"(a {order.category} fix must hold without changing them)"
+            f"original tests fail: {t} fails with {why}"
             for t, r in originals.items()
             if r is None or r.outcome not in _PASSING
         ]
