@@ -214,6 +214,7 @@ class GitRepo:
         if path.exists():
             self._remove_worktree(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._check_ref_free(branch)
         with _WORKTREE_LOCK:
             self.git("worktree", "add", "-q", "-b", branch, str(path), base)
         try:
@@ -385,7 +386,21 @@ class GitRepo:
     # --- branches and merges ------------------------------------------------------------------
 
     def create_branch(self, name: str, at: str) -> None:
+        self._check_ref_free(name)
         self.git("branch", name, at)
+
+    def _check_ref_free(self, branch: str) -> None:
+        """A branch named like one of our name's directories (`orchestrate`) makes git refuse
+        every `orchestrate/...` branch: say which and how to fix it, in one line."""
+        parts = branch.split("/")
+        for i in range(1, len(parts)):
+            prefix = "/".join(parts[:i])
+            ref = f"refs/heads/{prefix}"
+            if run_git(self.root, "show-ref", "--verify", "-q", ref, check=False).returncode == 0:
+                raise OrchestrateError(
+                    f"your branch {prefix!r} blocks orchestrate's branches ({branch}): rename it "
+                    f"(`git branch -m {prefix} {prefix}-old`) and run again"
+                )
 
     def merge(self, worktree: Path, branch: str, message: str) -> bool:
         """Merge `branch` into the worktree's branch (--no-ff); a conflict is aborted -> False."""

@@ -129,8 +129,16 @@ def _argv(spec: RunSpec, select: list[str] | None) -> list[str]:
         args.append("--collect-only")
     if select is not None:
         # Naming the files keeps collection to them; the plugin then runs exactly `select`.
-        args += list(dict.fromkeys(n.split("::")[0] for n in select))
+        args += list(dict.fromkeys(_path_arg(spec, n.split("::")[0]) for n in select))
     return [*args, *spec.extra_args]
+
+
+def _path_arg(spec: RunSpec, path: str) -> str:
+    """A node id's file as pytest's argument; a name with escaped bytes (not UTF-8 on disk)
+    stands as its directory, and the plugin still runs exactly the selection."""
+    if os.path.exists(os.path.join(spec.repo, path)):
+        return path
+    return os.path.dirname(path) or "."
 
 
 def _run_chunk(
@@ -147,13 +155,17 @@ def _run_chunk(
     env = environ_for(spec, PLUGIN_DIR)
     env["ORCHESTRATE_STREAM"] = str(chunk.stream)
     if select is not None:
-        chunk.select_file.write_text("\n".join(select) + "\n", encoding="utf-8")
+        chunk.select_file.write_text(
+            "\n".join(select) + "\n", encoding="utf-8", errors="surrogateescape"
+        )
         env["ORCHESTRATE_SELECT"] = str(chunk.select_file)
     if spec.shuffle_seed is not None:
         env["ORCHESTRATE_SHUFFLE"] = str(spec.shuffle_seed)
     if spec.order:
         order_file = chunk.tmp / "order.txt"
-        order_file.write_text("\n".join(spec.order) + "\n", encoding="utf-8")
+        order_file.write_text(
+            "\n".join(spec.order) + "\n", encoding="utf-8", errors="surrogateescape"
+        )
         env["ORCHESTRATE_ORDER"] = str(order_file)
     if spec.record_leaks:
         env["ORCHESTRATE_LEAKS"] = "1"
@@ -244,7 +256,7 @@ def _watch(
     running: str | None = None
     since = time.monotonic()
     last_result = None
-    with open(chunk.stream, encoding="utf-8") as stream:
+    with open(chunk.stream, encoding="utf-8", errors="surrogateescape") as stream:
         while True:
             exited = proc.poll() is not None
             for line in _complete_lines(stream):

@@ -32,8 +32,24 @@ _rootdir = ""
 
 def _write(event: dict) -> None:
     if _stream is not None:
-        _stream.write(json.dumps(event, default=str) + "\n")
+        _stream.write(json.dumps(_printable(event), default=str) + "\n")
         _stream.flush()
+
+
+def _printable(value):
+    """Valid UTF-8 everywhere: a file name that is not (`test_caf\\xe9.py`) is written with its
+    bytes escaped, the one spelling of that node id on our side."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return value
+    if isinstance(value, dict):
+        return {k: _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
 
 
 def _trim(text: str | None, limit: int = _MAX_TEXT) -> str | None:
@@ -48,7 +64,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _rootdir = str(config.rootpath)
     path = os.environ.get("ORCHESTRATE_STREAM")
     if path:
-        _stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - lives as long as the session
+        _stream = open(path, "a", encoding="utf-8", errors="surrogateescape")  # noqa: SIM115 - lives as long as the session
     if os.environ.get("ORCHESTRATE_LEAKS") == "1":
         _leak_tracker = _LeakTracker(str(config.rootpath))
     if os.environ.get("ORCHESTRATE_ENV") == "1":
@@ -80,9 +96,9 @@ def pytest_collection_modifyitems(
 ) -> None:
     select = os.environ.get("ORCHESTRATE_SELECT")
     if select:
-        with open(select, encoding="utf-8") as f:
+        with open(select, encoding="utf-8", errors="surrogateescape") as f:
             wanted = [line.rstrip("\n") for line in f if line.strip()]
-        by_id = {item.nodeid: item for item in items}
+        by_id = {_printable(item.nodeid): item for item in items}
         chosen = [by_id[n] for n in wanted if n in by_id]
         keep = {id(item) for item in chosen}
         dropped = [item for item in items if id(item) not in keep]
@@ -97,10 +113,10 @@ def pytest_collection_modifyitems(
         random.Random(int(seed)).shuffle(items)
     order = os.environ.get("ORCHESTRATE_ORDER")
     if order and not select:
-        with open(order, encoding="utf-8") as f:
+        with open(order, encoding="utf-8", errors="surrogateescape") as f:
             rank = {line.strip(): i for i, line in enumerate(f) if line.strip()}
         items.sort(
-            key=lambda item: rank.get(item.nodeid, len(rank))
+            key=lambda item: rank.get(_printable(item.nodeid), len(rank))
         )  # stable: the rest keep theirs
 
 
