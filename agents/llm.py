@@ -19,6 +19,7 @@ from typing import Any
 from orchestrator.agents.tools import TOOL_SCHEMAS, ToolError, Worktree
 from orchestrator.errors import ModelError
 from orchestrator.models import Failure, Proposal, Usage, WorkOrder
+from orchestrator.secrets import scrub
 from orchestrator.specialists import DEFAULT_MODEL, GUESS_MODEL
 
 __all__ = [
@@ -158,8 +159,9 @@ class Model:
         return reply, usage_of(self.name, reply.usage)
 
     def scrub(self, text: str) -> str:
-        """`text` without the API key, whatever put it there."""
-        return text.replace(self.secret, "[redacted]") if self.secret else text
+        """`text` without the API key or any other secret value (also reversed or base64),
+        whatever put it there."""
+        return scrub(text.replace(self.secret, "[redacted]") if self.secret else text)
 
 
 class Finished(Exception):

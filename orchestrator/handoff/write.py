@@ -14,6 +14,7 @@ from pathlib import Path
 
 from orchestrator.handoff.state import STATE_MARKER, HandoffState
 from orchestrator.models import Category, Counts, Usage, command_line
+from orchestrator.secrets import scrub
 
 SESSION_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}-session-(\d+)\.md$")
 # Characters escaped inside the JSON block so it can never close its fence or fake a marker.
@@ -301,7 +302,7 @@ def write_handoff(state: HandoffState, directory: Path) -> Path:
         path = directory / f"{state.date.isoformat()}-session-{n}.md"
         try:
             with path.open("x", encoding="utf-8") as fh:
-                fh.write(render_handoff(state, path))
+                fh.write(scrub(render_handoff(state, path)))  # no secret value, in any shape
             return path
         except FileExistsError:
             n += 1

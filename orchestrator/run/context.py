@@ -19,6 +19,7 @@ from orchestrator.events import Controls, Emit, Log, ignore
 from orchestrator.git import GitRepo
 from orchestrator.models import Repair, RunSpec, SuiteRun, TriageReport
 from orchestrator.run.store import SessionStore
+from orchestrator.secrets import scrub
 from orchestrator.specialists import DEFAULT_MODEL
 from orchestrator.suite.config import load_config, run_spec
 from orchestrator.suite.docker import Watchdog
@@ -101,6 +102,8 @@ class RunContext:
 
         def emit(event: Any) -> None:
             self.watchdog.observe(event)  # it names the tests a container broke under
+            if isinstance(event, Log):  # the log is written to terminals and files: no secrets
+                event = event.model_copy(update={"message": scrub(event.message)})
             viewer(event)
 
         self.emit = emit

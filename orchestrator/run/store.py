@@ -14,6 +14,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from orchestrator.secrets import scrub
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -29,7 +31,7 @@ class SessionStore:
         """Write `value` atomically: an interrupted run never leaves half a file to resume from."""
         self.directory.mkdir(parents=True, exist_ok=True)
         tmp = self._path(name).with_suffix(".tmp")
-        tmp.write_text(value.model_dump_json(), encoding="utf-8")
+        tmp.write_text(scrub(value.model_dump_json()), encoding="utf-8")
         os.replace(tmp, self._path(name))
         self._cache[name] = value
 
