@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from orchestrator import categories, specialists
+from orchestrator.events import ignore
 from orchestrator.git import run_git
 from orchestrator.isolation import diagnose
 from orchestrator.isolation import session as isolation_session
@@ -250,9 +251,7 @@ class Runs:
             phase = "collect" if spec.collect_only else label.split()[0]
             started = time.perf_counter()
             try:
-                if emit is None:
-                    return original(spec, label=label, *args, **kwargs)
-                return original(spec, emit, label, *args, **kwargs)
+                return original(spec, emit or ignore, label, *args, **kwargs)
             finally:
                 self.count[phase] += 1
                 self.seconds[phase] += time.perf_counter() - started
@@ -428,6 +427,9 @@ def main() -> None:
     parser.add_argument("--work-ms", type=float, default=10.0, help="sleep per test")
     parser.add_argument("--scale", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--only", help="run only these suites (comma-separated)")
+    parser.add_argument(
+        "--scale-run", action=argparse.BooleanOptionalAction, default=True, help="`run` at scale"
+    )
     args = parser.parse_args()
     os.environ.pop("ANTHROPIC_API_KEY", None)  # offline specialists only
     suites = [
@@ -442,8 +444,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-cost-") as tmp, bench_agents():
         for suite in suites:
             started = time.perf_counter()
-            results.append(measure(suite, Path(tmp), with_run=not suite.shared))
+            with_run = not suite.shared and (suite.name != "scale" or args.scale_run)
+            results.append(measure(suite, Path(tmp), with_run=with_run))
             print(f"[{suite.name}: {time.perf_counter() - started:.0f} s]", file=sys.stderr)
+            report(results[-1:])  # each suite as soon as it is measured
+            sys.stdout.flush()
+    print()
     report(results)
 
 
