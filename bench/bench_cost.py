@@ -267,7 +267,9 @@ class Runs:
                 module.run_suite = fn  # type: ignore[attr-defined]
 
     def describe(self) -> str:
-        return ", ".join(f"{k} {v}" for k, v in sorted(self.count.items()))
+        return ", ".join(
+            f"{k} {v} ({self.seconds[k]:.0f} s)" for k, v in sorted(self.count.items())
+        )
 
     @property
     def total(self) -> int:

@@ -284,8 +284,8 @@ def _find_polluters(
 
 
 def _named_leaks(baseline: SuiteRun, failing: list[str]) -> dict[str, list[str]]:
-    """Failing test -> the earlier tests (nearest first, same process) whose recorded leak its
-    failure names: an environment variable, a rebound attribute, a file."""
+    """Failing test -> the earlier tests (same process) whose recorded leak its failure names (an
+    environment variable, a rebound attribute, a file): the first named first, then the nearest."""
     results = baseline.results
     index = {r.nodeid: i for i, r in enumerate(results)}
     leakers = [(i, _leak_words(r.leaks)) for i, r in enumerate(results) if r.leaks]
@@ -296,14 +296,20 @@ def _named_leaks(baseline: SuiteRun, failing: list[str]) -> dict[str, list[str]]
         if not text:
             continue
         start = process_start(results, at)
-        named = [
-            results[i].nodeid
-            for i, words in reversed(leakers)
-            if start <= i < at and any(re.search(rf"\b{re.escape(w)}\b", text) for w in words)
+        mentions = [
+            (_first_mention(text, words), at - i, i) for i, words in leakers if start <= i < at
         ]
+        named = [results[i].nodeid for pos, _, i in sorted(mentions) if pos is not None]
         if named:
             found[t] = named[:CANDIDATES]
     return found
+
+
+def _first_mention(text: str, words: set[str]) -> int | None:
+    """Where the failure first names one of the words (the assertion names its cause before a
+    dump of the state does), or None."""
+    found = [m.start() for w in words if (m := re.search(rf"\b{re.escape(w)}\b", text))]
+    return min(found) if found else None
 
 
 def _leak_words(leaks: list[Leak]) -> set[str]:

@@ -89,3 +89,19 @@ def test_xdist_runs_report_each_test_once_and_isolation_runs_without_workers(mak
     assert finding_for(result, "tests/test_b.py::test_region_0").culprits == [
         "tests/test_a.py::test_sets_region"
     ]
+
+
+TWO_LEAKS = {
+    "tests/test_a.py": "import os\n"
+    + innocents("a", 2)
+    + '\n\ndef test_sets_a():\n    os.environ["SHOP_A"] = "1"\n'
+    + '\n\ndef test_sets_b():\n    os.environ["SHOP_B"] = "1"\n',
+    # the assertion names SHOP_A first; the dump of os.environ after it names both
+    "tests/test_b.py": "import os\n\n\ndef test_victim():\n    assert 'SHOP_A' not in os.environ\n",
+}
+
+
+def test_the_leak_the_assertion_names_first_is_tried_first(make_repo) -> None:
+    spec, baseline = baseline_of(make_repo(TWO_LEAKS))
+    finding = finding_for(diagnose(spec, baseline), "tests/test_b.py::test_victim")
+    assert finding.culprits == ["tests/test_a.py::test_sets_a"] and finding.runs == 1
