@@ -114,10 +114,12 @@ class _Merger:
             affected = self.passed
         else:
             changed = sorted({f for r in merged for f in r.files_changed})
-            affected = regression_set(self.worktree, changed, self.collected) & self.passed
+            before = {p: t for p in changed if (t := self.repo.file_at(self.base, p)) is not None}
+            affected = regression_set(self.worktree, changed, self.collected, before) & self.passed
         files = {t.split("::")[0] for t in fixed}
         wanted = affected | set(fixed) | {n for n in self.passed if n.split("::")[0] in files}
-        check = [n for n in self.collected if n in wanted] + [t for t in fixed if t not in wanted]
+        known = set(self.collected)
+        check = [n for n in self.collected if n in wanted] + [t for t in fixed if t not in known]
         label = f"integrate {len(merged)} branch{'es' if len(merged) != 1 else ''}"
         return self._failing(self.commits[merged[-1].branch], list(dict.fromkeys(check)), label)
 
