@@ -297,9 +297,11 @@ def _named_leaks(baseline: SuiteRun, failing: list[str]) -> dict[str, list[str]]
             continue
         start = process_start(results, at)
         mentions = [
-            (_first_mention(text, words), at - i, i) for i, words in leakers if start <= i < at
+            (pos, at - i, i)
+            for i, words in leakers
+            if start <= i < at and (pos := _first_mention(text, words)) is not None
         ]
-        named = [results[i].nodeid for pos, _, i in sorted(mentions) if pos is not None]
+        named = [results[i].nodeid for _, _, i in sorted(mentions)]
         if named:
             found[t] = named[:CANDIDATES]
     return found
