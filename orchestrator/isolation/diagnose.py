@@ -148,8 +148,8 @@ def _sort_failures(
     if reruns:
         return _sort_some(session, baseline, failing, reruns, result)
     groups = _by_signature(baseline, failing)
-    suspects = set(_named_leaks(baseline, failing))
-    sample = [t for t in failing if t in suspects or t in _sampled(groups)]
+    picked = set(_named_leaks(baseline, failing)) | _sampled(groups)
+    sample = [t for t in failing if t in picked]
     victims = _sort_some(session, baseline, sample, 0, result)
     rest = [
         t
@@ -167,7 +167,8 @@ def _sort_failures(
         )
     if rest:
         victims += _sort_some(session, baseline, rest, 0, result)
-    return [t for t in failing if t in set(victims)]
+    found = set(victims)
+    return [t for t in failing if t in found]
 
 
 def _by_signature(baseline: SuiteRun, failing: list[str]) -> dict[str, list[str]]:
@@ -288,7 +289,9 @@ def _named_leaks(baseline: SuiteRun, failing: list[str]) -> dict[str, list[str]]
     environment variable, a rebound attribute, a file): the first named first, then the nearest."""
     results = baseline.results
     index = {r.nodeid: i for i, r in enumerate(results)}
-    leakers = [(i, _leak_words(r.leaks)) for i, r in enumerate(results) if r.leaks]
+    leakers = [
+        (i, words) for i, r in enumerate(results) if r.leaks and (words := _leak_words(r.leaks))
+    ]
     found: dict[str, list[str]] = {}
     for t in failing:
         at = index[t]
