@@ -1,13 +1,17 @@
 """Re-run failing tests to tell order-dependence from real failures, and name who causes it.
 
-A victim passes alone but fails in the suite: some earlier test left state behind. Which failures
-pass alone is decided in at most two runs of the failures (plus a few alone); each victim is then
-bisected over the tests that ran before it (search.py), every run counted against a budget of
-ceil(log2 N) + 2.
+A victim passes alone but fails in the suite: some earlier test left state behind. Runs go where
+they can teach. Which failures pass alone is decided in at most two runs of a sample (a few
+failures per signature, and every failure whose message names something an earlier test leaked);
+a signature whose sample all fails alone is taken to fail alone, the others are run in full.
+Each victim's likely polluters (earlier tests whose recorded leak its failure names) are then
+tried first, one run per candidate shared by its victims; the rest are bisected over the tests
+that ran before them (search.py), every run counted against a budget of ceil(log2 N) + 2.
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 from orchestrator.errors import UsageError
@@ -18,10 +22,15 @@ from orchestrator.models import (
     Isolation,
     IsolationFinding,
     IsolationResult,
+    Leak,
     RunSpec,
     SuiteRun,
     TestResult,
 )
+from orchestrator.triage import signature
+
+SAMPLE = 3  # failures run per signature before the rest of it is taken to fail alone
+CANDIDATES = 3  # likely polluters tried per victim before bisecting it
 
 
 def diagnose(
@@ -131,7 +140,60 @@ def _rerunnable(baseline: SuiteRun) -> list[str]:
 def _sort_failures(
     session: Session, baseline: SuiteRun, failing: list[str], reruns: int, result: IsolationResult
 ) -> list[str]:
-    """Fill `result.alone` and the flaky findings; return the victims (pass alone, fail in the suite)."""
+    """Fill `result.alone` and the flaky findings; return the victims (pass alone, fail in the suite).
+
+    Without reruns only a sample of each signature runs; a signature whose sample shows any
+    order-dependence is run in full. Reruns (flaky detection) run every failure.
+    """
+    if reruns:
+        return _sort_some(session, baseline, failing, reruns, result)
+    groups = _by_signature(baseline, failing)
+    picked = set(_named_leaks(baseline, failing)) | _sampled(groups)
+    sample = [t for t in failing if t in picked]
+    victims = _sort_some(session, baseline, sample, 0, result)
+    rest = [
+        t
+        for members in groups.values()
+        if any(result.alone.get(m) != "fails_alone" for m in members if m in sample)
+        for t in members
+        if t not in sample
+    ]
+    inferred = [t for t in failing if t not in sample and t not in rest]
+    for t in inferred:
+        result.alone[t] = "fails_alone"
+    if inferred:
+        session.log(
+            f"{len(inferred)} failures not re-run: their signature's sample all fails alone"
+        )
+    if rest:
+        victims += _sort_some(session, baseline, rest, 0, result)
+    found = set(victims)
+    return [t for t in failing if t in found]
+
+
+def _by_signature(baseline: SuiteRun, failing: list[str]) -> dict[str, list[str]]:
+    by_id = baseline.by_id()
+    groups: dict[str, list[str]] = {}
+    for t in failing:
+        groups.setdefault(signature(by_id[t]), []).append(t)
+    return groups
+
+
+def _sampled(groups: dict[str, list[str]]) -> set[str]:
+    """The first, middle and last failures of each signature (in the suite's order)."""
+    picked: set[str] = set()
+    for members in groups.values():
+        if len(members) <= SAMPLE:
+            picked |= set(members)
+        else:
+            step = (len(members) - 1) / (SAMPLE - 1)
+            picked |= {members[round(i * step)] for i in range(SAMPLE)}
+    return picked
+
+
+def _sort_some(
+    session: Session, baseline: SuiteRun, failing: list[str], reruns: int, result: IsolationResult
+) -> list[str]:
     repeats = [session.outcomes(failing, f"the {len(failing)} failing tests together")]
     for i in range(reruns):
         repeats.append(session.outcomes(failing, f"failing tests again ({i + 1} of {reruns})"))
@@ -199,13 +261,15 @@ def _find_polluters(
     session: Session, baseline: SuiteRun, victims: list[str], max_victims: int
 ) -> list[IsolationFinding]:
     order = [r.nodeid for r in baseline.results]
+    findings = _confirm_candidates(session, baseline, victims[:max_victims])
+    found = {f.victim for f in findings}
     searches = []
-    for victim in victims[:max_victims]:
+    for victim in [v for v in victims[:max_victims] if v not in found]:
         index = order.index(victim)
         start = process_start(baseline.results, index)
         session.log(f"bisecting {victim} over {index - start} earlier tests")
         searches.append(Search(victim, order, start, index, breaks=True))
-    findings = solve(session, searches)
+    findings += solve(session, searches)
     for victim in victims[max_victims:]:
         findings.append(
             IsolationFinding(
@@ -214,6 +278,88 @@ def _find_polluters(
                 note=f"not bisected: over max_victims={max_victims}",
             )
         )
+    return findings
+
+
+# --- likely polluters first: the recorded leaks the failures name -----------------------------------
+
+
+def _named_leaks(baseline: SuiteRun, failing: list[str]) -> dict[str, list[str]]:
+    """Failing test -> the earlier tests (same process) whose recorded leak its failure names (an
+    environment variable, a rebound attribute, a file): the first named first, then the nearest."""
+    results = baseline.results
+    index = {r.nodeid: i for i, r in enumerate(results)}
+    leakers = [
+        (i, words) for i, r in enumerate(results) if r.leaks and (words := _leak_words(r.leaks))
+    ]
+    found: dict[str, list[str]] = {}
+    for t in failing:
+        at = index[t]
+        text = " ".join(filter(None, [results[at].message, results[at].longrepr]))
+        if not text:
+            continue
+        start = process_start(results, at)
+        mentions = [
+            (pos, at - i, i)
+            for i, words in leakers
+            if start <= i < at and (pos := _first_mention(text, words)) is not None
+        ]
+        named = [results[i].nodeid for _, _, i in sorted(mentions)]
+        if named:
+            found[t] = named[:CANDIDATES]
+    return found
+
+
+def _first_mention(text: str, words: set[str]) -> int | None:
+    """Where the failure first names one of the words (the assertion names its cause before a
+    dump of the state does), or None."""
+    found = [m.start() for w in words if (m := re.search(rf"\b{re.escape(w)}\b", text))]
+    return min(found) if found else None
+
+
+def _leak_words(leaks: list[Leak]) -> set[str]:
+    """What a failure would say if this leak broke it."""
+    words: set[str] = set()
+    for leak in leaks:
+        if leak.kind in ("env", "attr") and leak.key:
+            words |= {leak.key, leak.key.rsplit(".", 1)[-1]}
+        elif leak.kind == "files":
+            words |= {name.rsplit("/", 1)[-1] for name in leak.names}
+    return {w for w in words if len(w) >= 3}
+
+
+def _confirm_candidates(
+    session: Session, baseline: SuiteRun, victims: list[str]
+) -> list[IsolationFinding]:
+    """Each likely polluter run once before the victims naming its leak; a victim that fails
+    after it alone has its polluter (it passes alone), without bisecting."""
+    named = _named_leaks(baseline, victims)
+    findings: list[IsolationFinding] = []
+    tries = dict.fromkeys(named, 0)
+    for _ in range(CANDIDATES):
+        rounds: dict[str, list[str]] = {}
+        for victim, candidates in named.items():
+            if victim not in {f.victim for f in findings} and len(candidates) > tries[victim]:
+                rounds.setdefault(candidates[tries[victim]], []).append(victim)
+        for culprit, group in rounds.items():
+            outcomes = session.outcomes(
+                [culprit, *group], f"likely polluter {culprit} (its leak is named)", True
+            )
+            for victim in group:
+                tries[victim] += 1
+                if victim in outcomes and outcomes[victim].failing:
+                    findings.append(
+                        IsolationFinding(
+                            victim=victim,
+                            kind="polluter",
+                            culprits=[culprit],
+                            leaks=session.leaks_of([culprit]),
+                            runs=tries[victim],
+                            note="its recorded leak is named in the failure; confirmed in one run",
+                        )
+                    )
+    if findings:
+        session.log(f"{len(findings)} victims matched to a polluter by the leak they name")
     return findings
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.events import Emit, Log, Stop
 from orchestrator.models import Leak, RunSpec, SuiteRun, TestResult
+from orchestrator.suite.config import sequential
 from orchestrator.suite.runner import run_suite
 
 RESTART_MARKERS = ("orchestrate.Timeout", "orchestrate.Crash")  # the runner began a new process
@@ -31,7 +32,7 @@ class Session:
     ) -> SuiteRun:
         self.runs += 1
         self.emit(Log(message=f"isolation run {self.runs}: {why}"))
-        spec = self.spec.model_copy(
+        spec = sequential(self.spec).model_copy(
             update={
                 "select": list(dict.fromkeys(select)) if select is not None else None,
                 "shuffle_seed": seed,

@@ -23,7 +23,7 @@ from orchestrator.run.integrate import integrate
 from orchestrator.run.lanes import run_lane
 from orchestrator.run.plan import Plan, lanes, plan
 from orchestrator.specialists import GUESSER, load
-from orchestrator.suite.config import in_worktree
+from orchestrator.suite.config import in_worktree, sequential
 from orchestrator.suite.docker import containers_from_failures, uncredited
 from orchestrator.suite.runner import run_suite
 from orchestrator.triage import triage
@@ -66,7 +66,8 @@ def checkout(ctx: RunContext, rev: str, label: str) -> Iterator[Path]:
 def baseline(ctx: RunContext, base: str) -> None:
     ctx.emit(PhaseStarted(phase="baseline", detail=ctx.spec.command_line()))
     with checkout(ctx, base, "baseline") as path, ctx.watchdog.window("baseline"):
-        run = run_suite(in_worktree(ctx.spec, path), ctx.emit, "baseline", ctx.controls.stop)
+        spec = sequential(in_worktree(ctx.spec, path))  # isolation bisects in its order
+        run = run_suite(spec, ctx.emit, "baseline", ctx.controls.stop)
     ctx.store.save("baseline", run)
 
 

@@ -119,3 +119,35 @@ def environ_for(spec: RunSpec, plugin_dir: str) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env.update(spec.env)
     return env
+
+
+_XDIST_OPTIONS = ("-n", "--numprocesses", "--maxprocesses", "--dist", "--tx")
+
+
+def sequential(spec: RunSpec) -> RunSpec:
+    """The same run without pytest-xdist's workers: for the runs whose order matters (the
+    baseline, isolation). Verification, integration and the final run keep the suite's `-n`."""
+    command, extra = _without_xdist(spec.command), _without_xdist(spec.extra_args, pytest=True)
+    if command == spec.command and extra == spec.extra_args:
+        return spec
+    return spec.model_copy(update={"command": command, "extra_args": extra})
+
+
+def _without_xdist(args: list[str], pytest: bool = False) -> list[str]:
+    """`args` without xdist's options (only after the word naming pytest, unless `pytest`)."""
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif not pytest:
+            kept.append(arg)
+            pytest = "pytest" in arg
+        elif arg in _XDIST_OPTIONS:
+            skip = True
+        elif not (
+            arg.startswith(tuple(f"{o}=" for o in _XDIST_OPTIONS[1:]))
+            or (arg.startswith("-n") and not arg.startswith("--"))
+        ):
+            kept.append(arg)
+    return kept

@@ -82,7 +82,10 @@ def _verify(
     modules = _module_targets(order.tests, collected)
     wanted = set(order.tests) | {c for f in order.findings for c in f.culprits}
     wanted |= {n for tests in modules.values() for n in tests}
-    wanted |= set(collected) if mode == "full" else regression_set(worktree, changed, collected)
+    before = _sources(repo, base, changed)  # a changed conftest is traced by what changed in it
+    wanted |= (
+        set(collected) if mode == "full" else regression_set(worktree, changed, collected, before)
+    )
     selected = [n for n in collected if n in wanted]
     label = f"verify {order.category}"
     run = run_suite(spec.model_copy(update={"select": selected}), emit, label, stop)

@@ -23,7 +23,9 @@ import sysconfig
 import pytest
 
 _MAX_TEXT = 4000
-_stream = None
+_stream: int | None = None  # a file descriptor opened for appending: one write per event
+_role = "solo"  # under pytest-xdist: "controller" (the session's end) or "worker" (the tests)
+_CONTROLLER_EVENTS = ("env", "finish")
 _reports: dict[str, dict] = {}
 _excinfo: dict[str, tuple] = {}
 _leak_tracker = None
@@ -31,9 +33,12 @@ _rootdir = ""
 
 
 def _write(event: dict) -> None:
-    if _stream is not None:
-        _stream.write(json.dumps(_printable(event), default=str) + "\n")
-        _stream.flush()
+    """One line, one `write` on an O_APPEND descriptor: xdist workers' lines never interleave."""
+    if _stream is None or (
+        _role != "solo" and (event["e"] in _CONTROLLER_EVENTS) != (_role == "controller")
+    ):
+        return
+    os.write(_stream, (json.dumps(_printable(event), default=str) + "\n").encode("utf-8"))
 
 
 def _printable(value):
@@ -60,11 +65,19 @@ def _trim(text: str | None, limit: int = _MAX_TEXT) -> str | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _stream, _leak_tracker, _rootdir
+    global _stream, _leak_tracker, _rootdir, _role
     _rootdir = str(config.rootpath)
+    if hasattr(config, "workerinput"):
+        _role = "worker"
+    elif (
+        getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "") != "no"
+    ):
+        _role = "controller"
     path = os.environ.get("ORCHESTRATE_STREAM")
     if path:
-        _stream = open(path, "a", encoding="utf-8", errors="surrogateescape")  # noqa: SIM115 - lives as long as the session
+        _stream = os.open(
+            path, os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        )  # lives as long as the session
     if os.environ.get("ORCHESTRATE_LEAKS") == "1":
         _leak_tracker = _LeakTracker(str(config.rootpath))
     if os.environ.get("ORCHESTRATE_ENV") == "1":

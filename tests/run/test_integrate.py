@@ -1,0 +1,97 @@
+"""Integration in one pass: every accepted branch merged, one run, the merges bisected only on a
+regression (real git branches, real pytest runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.git import GitRepo
+from orchestrator.models import AgentResult
+from orchestrator.run.integrate import integrate
+from orchestrator.suite.config import run_spec
+from orchestrator.suite.runner import run_suite
+from tests.helpers import MakeRepo, git
+
+FILES = {
+    "app/__init__.py": "",
+    "app/a.py": "def f():\n    return 0\n",
+    "app/b.py": "def g():\n    return 0\n",
+    "app/c.py": "def h():\n    return 1\n",
+    "app/shared.py": "LIMIT = 1\n",
+    "tests/test_a.py": "from app.a import f\n\n\ndef test_f():\n    assert f() == 1\n",
+    "tests/test_b.py": "from app.b import g\n\n\ndef test_g():\n    assert g() == 1\n",
+    "tests/test_c.py": (
+        "from app.c import h\nfrom app.shared import LIMIT\n\n\n"
+        "def test_h():\n    assert h() == LIMIT\n"
+    ),
+}
+
+
+def _branch(
+    repo: Path, name: str, edits: dict[str, tuple[str, str]], fixed: list[str]
+) -> AgentResult:
+    git(repo, "checkout", "-q", "-b", name, "main")
+    for path, (old, new) in edits.items():
+        file = repo / path
+        file.write_text(file.read_text().replace(old, new))
+    git(repo, "commit", "-qam", name)
+    git(repo, "checkout", "-q", "main")
+    return AgentResult(
+        agent="test",
+        category=name.rsplit("/", 1)[-1],
+        branch=name,
+        status="accepted",
+        fixed=fixed,
+        files_changed=list(edits),
+    )
+
+
+def _integrate(repo: Path, results: list[AgentResult]) -> tuple[str | None, list[str]]:
+    spec = run_spec(repo)
+    baseline = run_suite(spec)
+    events: list = []
+    branch = integrate(
+        GitRepo(repo),
+        session="s",
+        base=GitRepo(repo).head,
+        results=results,
+        spec=spec,
+        baseline=baseline,
+        emit=events.append,
+    )
+    return branch, [e.label for e in events if e.kind == "suite_finished"]
+
+
+def test_clean_merges_are_checked_in_one_run(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    results = [
+        _branch(repo, "s/a", {"app/a.py": ("0", "1")}, ["tests/test_a.py::test_f"]),
+        _branch(repo, "s/b", {"app/b.py": ("0", "1")}, ["tests/test_b.py::test_g"]),
+    ]
+    branch, runs = _integrate(repo, results)
+    assert runs == ["integrate 2 branches"]
+    assert all(r.merged for r in results)
+    assert branch and "return 1" in git(repo, "show", f"{branch}:app/b.py")
+
+
+def test_a_regression_bisects_the_merges_and_drops_only_its_cause(make_repo: MakeRepo) -> None:
+    repo = make_repo(FILES)
+    results = [
+        _branch(repo, "s/a", {"app/a.py": ("0", "1")}, ["tests/test_a.py::test_f"]),
+        # fixes test_g but breaks test_c, which passed at baseline (through app.shared)
+        _branch(
+            repo,
+            "s/b",
+            {"app/b.py": ("0", "1"), "app/shared.py": ("1", "2")},
+            ["tests/test_b.py::test_g"],
+        ),
+        _branch(repo, "s/c", {"app/c.py": ("return 1", "return 1  # tidy")}, []),
+    ]
+    branch, runs = _integrate(repo, results)
+    assert [r.merged for r in results] == [True, False, True]
+    assert "regression after merge: tests/test_c.py::test_h" in (results[1].reason or "")
+    assert runs[0] == "integrate 3 branches" and runs[-1] == "integrate 2 branches"
+    assert len(runs) <= 4  # one check, two bisection steps at most, one check after the drop
+    assert branch is not None
+    assert git(repo, "show", f"{branch}:app/shared.py") == "LIMIT = 1"
+    assert "return 1  # tidy" in git(repo, "show", f"{branch}:app/c.py")
