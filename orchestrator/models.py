@@ -367,9 +367,16 @@ class Usage(Model):
     cache_write_tokens: int = 0
     cost_usd: float = 0.0
     model: str | None = None
+    requests: int = 0  # Messages API calls, each counted (errored lanes and the guess included)
 
     def __add__(self, other: Usage) -> Usage:
-        tokens = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+        tokens = (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "requests",
+        )
         return Usage(
             **{name: getattr(self, name) + getattr(other, name) for name in tokens},
             cost_usd=round(self.cost_usd + other.cost_usd, 6),
