@@ -312,13 +312,15 @@ class LLMSpecialist:
         self.feedback_seen = 0
         self.last_cost = 0.0
         self.spent = Usage()  # this attempt's
+        self.resuming = False
 
     def escalate(self) -> None:
         """The lane's last attempt: a stronger model, if one is configured."""
         self.escalated = bool(self.escalate_model)
 
     def propose(self, order: WorkOrder, worktree: Path, feedback: list[str]) -> Proposal:
-        self.attempt += 1
+        resuming, self.resuming = self.resuming, False  # after an overloaded API: same turn
+        self.attempt += 0 if resuming else 1
         name = self.escalate_model if self.escalated and self.escalate_model else self.model
         model = Model(name, api_key=self.api_key, client=self.client)
         env = Worktree(worktree, site_dirs=self.site_dirs)
@@ -326,7 +328,8 @@ class LLMSpecialist:
             {**b, "text": model.scrub(b["text"])}
             for b in system_blocks(order, env.root, self.prompt, self.codemod or "")
         ]
-        self._open_turn(model, feedback)
+        if not resuming:
+            self._open_turn(model, feedback)
         self.spent, started, stopped = Usage(model=model.name), time.monotonic(), "error"
         if name != self.model:
             self.emit(f"attempt {self.attempt} escalates to {name}")
@@ -364,7 +367,7 @@ class LLMSpecialist:
             stopped = str(stop)
             return self._unfinished(env, f"stopped by {stop}")
         except ModelBusy:
-            stopped = "the API was overloaded"
+            stopped, self.resuming = "the API was overloaded", True
             raise
         except ModelError as exc:
             stopped = str(exc)

@@ -425,6 +425,11 @@ class AgentResult(Model):
         return self.model_dump(include=AGENT_FIELDS)
 
 
+def fixed_by_model(agents: list[AgentResult]) -> int:
+    """Tests the model's own merged patches fixed (a codemod's fixes cost no model money)."""
+    return sum(len(a.fixed) for a in agents if a.merged and a.usage is not None)
+
+
 class RunReport(Model):
     session: str
     integration_branch: str | None
@@ -453,6 +458,6 @@ class RunReport(Model):
     def _usage_json(self) -> dict | None:
         if self.usage is None:
             return None
-        fixed = sum(len(a.fixed) for a in self.agents if a.merged)
+        fixed = fixed_by_model(self.agents)
         per_test = round(self.usage.cost_usd / fixed, 6) if fixed else None
         return {**self.usage.model_dump(), "cost_per_fixed_test_usd": per_test}

@@ -26,6 +26,8 @@ class TargetConfig(BaseModel):
     timeout: float | None = None
     containers: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)  # set for every run of the suite
+    models: dict[str, str] = Field(default_factory=dict)  # the model agent's model per category
+    escalate_model: str | None = Field(default=None, alias="escalate-model")  # its last attempt's
 
     model_config = {"populate_by_name": True, "extra": "ignore"}
 
