@@ -44,7 +44,7 @@ MISSING_KEY = (
 CACHE = {"type": "ephemeral"}
 STATIC_PROMPTS = ("common", "tools", "anti_cheat")  # every lane's prompt starts with these
 OUTPUT_TOKENS = 8192  # a reply's room; doubled (up to the cap) when a tool call is cut off
-OUTPUT_TOKENS_CAP = 32_000
+OUTPUT_TOKENS_CAP = 20_000  # the SDK wants streaming past ~21k tokens without a timeout
 MAX_NUDGES = 3  # replies without a tool call before the attempt ends
 TOOL_OUTPUT_CHARS = 20_000
 

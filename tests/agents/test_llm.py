@@ -165,7 +165,11 @@ def test_full_loop_fixes_the_bug(calc_repo: Path) -> None:
     assert all("cache_control" not in t for t in first["tools"][:-1])
     # the static part (shared by every lane) is cached on its own; the order follows uncached
     static, order = first["system"]
-    assert static == {"type": "text", "text": static_prompt(), "cache_control": {"type": "ephemeral"}}
+    assert static == {
+        "type": "text",
+        "text": static_prompt(),
+        "cache_control": {"type": "ephemeral"},
+    }
     assert "cache_control" not in order
     assert order["text"].startswith(category_notes("unknown"))
     # the rolling breakpoint: the API caches up to the last block of every request
