@@ -160,6 +160,7 @@ class FakeAnthropic:
     url: str = ""
     cache: PromptCache | None = None  # compute each reply's usage from its request
     asked: dict[tuple[str, int], int] = field(default_factory=dict)
+    usages: list[dict] = field(default_factory=list)  # with `cache`: each reply's usage, billed
 
     def answer(self, request: Request) -> Answer:
         self.requests.append(request)
@@ -176,6 +177,7 @@ class FakeAnthropic:
         if self.cache is not None and isinstance(answer, dict):
             out = answer.get("usage", {}).get("output_tokens", 50)
             answer = {**answer, "usage": self.cache.usage(request.body, out)}
+            self.usages.append(answer["usage"])
         return answer
 
     def agent_requests(self, category: str) -> list[Request]:
