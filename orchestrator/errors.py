@@ -25,6 +25,10 @@ class ModelError(AgentError):
     """The model's service refused or could not be reached."""
 
 
+class ModelBusy(ModelError):
+    """The model's service is overloaded (529) after the SDK's retries: try again later."""
+
+
 class Cancelled(OrchestrateError):
     """The user stopped the run (Ctrl-C or `q`); what finished is kept."""
 

@@ -93,6 +93,16 @@ class AgentUpdate(_Event):
     usage: Usage | None = None
 
 
+class AgentStep(_Event):
+    """One step of a model agent: a tool call, what it said, why it stopped."""
+
+    kind: Literal["agent_step"] = "agent_step"
+    category: str
+    agent: str
+    attempt: int = 0
+    text: str
+
+
 class Log(_Event):
     kind: Literal["log"] = "log"
     level: Literal["info", "warning", "error"] = "info"
@@ -118,6 +128,7 @@ Event = Annotated[
     | SuiteFinished
     | PlanReady
     | AgentUpdate
+    | AgentStep
     | Log
     | RunFinished,
     Field(discriminator="kind"),

@@ -374,9 +374,16 @@ class Usage(Model):
     cache_write_tokens: int = 0
     cost_usd: float = 0.0
     model: str | None = None
+    requests: int = 0  # Messages API calls, each counted (errored lanes and the guess included)
 
     def __add__(self, other: Usage) -> Usage:
-        tokens = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+        tokens = (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "requests",
+        )
         return Usage(
             **{name: getattr(self, name) + getattr(other, name) for name in tokens},
             cost_usd=round(self.cost_usd + other.cost_usd, 6),
@@ -425,6 +432,11 @@ class AgentResult(Model):
         return self.model_dump(include=AGENT_FIELDS)
 
 
+def fixed_by_model(agents: list[AgentResult]) -> int:
+    """Tests the model's own merged patches fixed (a codemod's fixes cost no model money)."""
+    return sum(len(a.fixed) for a in agents if a.merged and a.usage is not None)
+
+
 class RunReport(Model):
     session: str
     integration_branch: str | None
@@ -453,6 +465,6 @@ class RunReport(Model):
     def _usage_json(self) -> dict | None:
         if self.usage is None:
             return None
-        fixed = sum(len(a.fixed) for a in self.agents if a.merged)
+        fixed = fixed_by_model(self.agents)
         per_test = round(self.usage.cost_usd / fixed, 6) if fixed else None
         return {**self.usage.model_dump(), "cost_per_fixed_test_usd": per_test}

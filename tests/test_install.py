@@ -37,7 +37,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (wheel,) = wheels.glob("orchestrate-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"orchestrator", "orchestrate-0.1.0.dist-info"}
-    assert "orchestrator/prompts/unknown.md" in names
+    for part in ("common", "tools", "anti_cheat", "unknown", "transaction_state"):
+        assert f"orchestrator/prompts/{part}.md" in names  # the model's composed prompt
     venv = where / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run(
@@ -110,4 +111,6 @@ def test_the_model_lane_starts_fixes_and_is_accepted_from_the_wheel(
     assert first.headers["authorization"] == f"Bearer {KEY}"
     assert "Category: unknown" in first.system  # the installed prompt and the work order
     assert "# Work order:" in first.system
+    assert "# What not to do (the verifier rejects it)" in first.system  # the anti-cheat part
+    assert first.body["cache_control"] == {"type": "ephemeral"}  # the rolling breakpoint
     assert KEY not in proc.stdout + proc.stderr

@@ -13,6 +13,7 @@ from orchestrator.cli.commands import (
     cmd_handoff_show,
     cmd_resume,
     cmd_run,
+    cmd_transcript,
     cmd_triage,
 )
 
@@ -92,7 +93,21 @@ def _run_options(p: argparse.ArgumentParser) -> None:
         "--model",
         help="Claude model for the LLM specialist (default: ORCHESTRATOR_MODEL or a current Sonnet)",
     )
-    p.add_argument("--budget-usd", type=float, metavar="USD", help="dollar limit per LLM agent")
+    p.add_argument(
+        "--budget-usd", type=float, metavar="USD", help="dollar limit per model agent, all attempts"
+    )
+    p.add_argument(
+        "--session-budget-usd", type=float, metavar="USD", help="dollar limit for every model call"
+    )
+    p.add_argument("--max-turns", type=int, metavar="N", help="model turns per attempt (30)")
+    p.add_argument("--escalate-model", metavar="MODEL", help="the model of an agent's last attempt")
+    p.add_argument(
+        "--model-for",
+        action="append",
+        default=[],
+        metavar="CATEGORY=MODEL",
+        help="the model for one category (repeatable; also [tool.orchestrator] models)",
+    )
     p.add_argument(
         "--handoff-dir", metavar="DIR", help="where to write the handoff (default REPO/handoffs)"
     )
@@ -143,6 +158,14 @@ def parser() -> argparse.ArgumentParser:
     h.add_argument("file")
     h.add_argument("--json", action="store_true")
     h.set_defaults(func=cmd_handoff_show)
+
+    p = sub.add_parser("transcript", help="show what a model agent sent and received")
+    p.add_argument("session", help="the session id (see the handoff or `run --json`)")
+    p.add_argument("category", nargs="?", help="one category (default: list the transcripts)")
+    p.add_argument("--repo", help="the git repository (default: .)")
+    p.add_argument("--attempt", type=int, help="one attempt (default: all)")
+    p.add_argument("--json", action="store_true", help="the saved JSON as is")
+    p.set_defaults(func=cmd_transcript)
 
     p = sub.add_parser("clean", help="remove worktrees and locks left by interrupted runs")
     p.add_argument("repo", nargs="?", help="the git repository (default: .)")

@@ -149,6 +149,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             include_uncommitted=args.include_uncommitted,
             model=args.model,
             budget_usd=args.budget_usd,
+            session_budget_usd=args.session_budget_usd,
+            max_turns=args.max_turns,
+            escalate_model=args.escalate_model,
+            models=_model_routes(args.model_for),
             handoff_dir=args.handoff_dir,
             shuffle_seed=seed,
             order=order,
@@ -300,6 +304,79 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"orchestrate: demo repository built at {repo}", file=sys.stderr)
     args.repo = str(repo)
     return cmd_run(args)
+
+
+def _model_routes(pairs: list[str]) -> dict[str, str]:
+    routes = {}
+    for pair in pairs:
+        category, _, model = pair.partition("=")
+        if not category or not model:
+            raise UsageError(
+                f"--model-for {pair!r}: write CATEGORY=MODEL, e.g. unknown=claude-opus-5"
+            )
+        routes[category.strip()] = model.strip()
+    return routes
+
+
+def cmd_transcript(args: argparse.Namespace) -> int:
+    """The saved conversations of a session's model agents (secrets were scrubbed when saved)."""
+    from orchestrator.git import GitRepo
+
+    directory = GitRepo(_repo_arg(args)).state_dir / "sessions" / args.session / "transcripts"
+    if not directory.is_dir():
+        raise UsageError(
+            f"no transcripts for session {args.session!r} in {directory.parent}: "
+            "check the session id (a model agent must have run in it)"
+        )
+    paths = sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    chosen = [
+        p
+        for p in paths
+        if (args.category is None or p.name.rsplit("-attempt-", 1)[0] == args.category)
+        and (args.attempt is None or p.stem.endswith(f"-attempt-{args.attempt}"))
+    ]
+    if not chosen:
+        known = ", ".join(p.stem for p in paths) or "none"
+        raise UsageError(f"no transcript matches (saved: {known})")
+    for path in chosen:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if args.json:
+            print(json.dumps(data, indent=2))
+        elif args.category is None:
+            usage = data.get("usage") or {}
+            print(
+                f"{path.stem}: {data.get('model')}, {len(data.get('messages', []))} messages, "
+                f"{usage.get('requests', 0)} requests, ${usage.get('cost_usd', 0):.4f}; "
+                f"{data.get('stopped')}"
+            )
+        else:
+            print(_render_transcript(path.stem, data))
+    return 0
+
+
+def _render_transcript(name: str, data: dict) -> str:
+    usage = data.get("usage") or {}
+    lines = [
+        f"== {name}: {data.get('model')}, {usage.get('requests', 0)} requests, "
+        f"${usage.get('cost_usd', 0):.4f}, stopped: {data.get('stopped')}"
+    ]
+    for message in data.get("messages", []):
+        content = message["content"]
+        blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        for block in blocks:
+            kind = block.get("type")
+            if kind == "text":
+                body = block.get("text", "")
+            elif kind == "tool_use":
+                body = f"{block.get('name')} {json.dumps(block.get('input'))[:500]}"
+            elif kind == "tool_result":
+                text = block.get("content")
+                body = (text if isinstance(text, str) else json.dumps(text))[:2000]
+                body = ("(error) " if block.get("is_error") else "") + body
+            else:
+                body = kind or "?"
+            lines.append(f"-- {message['role']} {kind}: {body}")
+    return "\n".join(lines)
 
 
 def _repo_arg(args: argparse.Namespace) -> str:

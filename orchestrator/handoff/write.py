@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 
 from orchestrator.handoff.state import STATE_MARKER, HandoffState
-from orchestrator.models import Category, Counts, Usage, command_line
+from orchestrator.models import Category, Counts, Usage, command_line, fixed_by_model
 from orchestrator.secrets import scrub
 
 SESSION_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}-session-(\d+)\.md$")
@@ -141,8 +141,7 @@ def _agents(state: HandoffState) -> list[str]:
         cells = [r.agent, r.category, fixed_cell, status, r.branch, files, usage]
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     if state.usage:
-        fixed = sum(len(r.fixed) for r in state.agents if r.merged)
-        lines += ["", f"Total usage: {_usage_text(state.usage, fixed)}"]
+        lines += ["", f"Total usage: {_usage_text(state.usage, fixed_by_model(state.agents))}"]
     return lines
 
 

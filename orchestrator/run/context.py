@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -17,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from orchestrator.events import Controls, Emit, Log, ignore
 from orchestrator.git import GitRepo
-from orchestrator.models import Repair, RunSpec, SuiteRun, TriageReport
+from orchestrator.models import Repair, RunSpec, SuiteRun, TriageReport, Usage
 from orchestrator.run.store import SessionStore
 from orchestrator.secrets import scrub
 from orchestrator.specialists import DEFAULT_MODEL
@@ -44,7 +45,11 @@ class RunOptions(BaseModel):
     reruns: int = 0
     include_uncommitted: bool = False
     model: str | None = None
-    budget_usd: float | None = None
+    budget_usd: float | None = None  # per model agent, over all of its attempts
+    session_budget_usd: float | None = None  # every model call of the session
+    max_turns: int | None = None  # per model attempt
+    escalate_model: str | None = None  # the last attempt's model
+    models: dict[str, str] = Field(default_factory=dict)  # category -> model (--model-for)
     handoff_dir: str | None = None
     from_handoff: str | None = None
     shuffle_seed: int | None = None  # the baseline and final runs in this seeded order
@@ -59,6 +64,24 @@ class RepairLog(BaseModel):
     repairs: list[Repair] = Field(default_factory=list)
 
 
+class Spend:
+    """The session's model spend, every call of every lane as it happens, against its budget."""
+
+    def __init__(self, budget_usd: float | None = None) -> None:
+        self.budget_usd = budget_usd
+        self.total = Usage()
+        self._lock = threading.Lock()
+
+    def add(self, usage: Usage) -> None:
+        with self._lock:
+            self.total = self.total + usage
+
+    def left(self) -> float | None:
+        """Dollars left in the session budget; None when there is none."""
+        with self._lock:
+            return None if self.budget_usd is None else self.budget_usd - self.total.cost_usd
+
+
 def new_session() -> str:
     return dt.datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
 
@@ -70,6 +93,7 @@ class RunContext:
     options: RunOptions
     emit: Emit = ignore
     controls: Controls = field(default_factory=Controls)
+    spend: Spend = field(init=False)  # every model call of this process's run
 
     @cached_property
     def repo(self) -> GitRepo:
@@ -98,6 +122,7 @@ class RunContext:
         return SessionStore(self.repo.state_dir / "sessions" / self.options.session)
 
     def __post_init__(self) -> None:
+        self.spend = Spend(self.options.session_budget_usd)
         viewer = self.emit
 
         def emit(event: Any) -> None:

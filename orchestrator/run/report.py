@@ -23,8 +23,9 @@ from orchestrator.suite import sandbox
 from orchestrator.triage import triage
 
 
-def total_usage(results: list[AgentResult]) -> Usage | None:
-    usages = [r.usage for r in results if r.usage]
+def total_usage(results: list[AgentResult], *extra: Usage | None) -> Usage | None:
+    """Every model call of the session: the agents' (errored lanes too) and the guess's."""
+    usages = [r.usage for r in results if r.usage] + [u for u in extra if u]
     if not usages:
         return None
     return sum(usages, Usage())
@@ -81,7 +82,7 @@ def handoff_state(
         flaky=report.flaky if report else [],
         slow_tests=report.slow_tests if report else [],
         repairs=ctx.repairs,
-        usage=total_usage(results),
+        usage=total_usage(results, store.get("guess_usage", Usage)),
         next_plan=[
             PlannedAgent(
                 agent=c.agent or MODEL_AGENT,
@@ -126,7 +127,7 @@ def report_of(
         handoff=handoff,
         repo=str(ctx.repo.root),
         base_commit=base,
-        usage=total_usage(agents),
+        usage=total_usage(agents, ctx.store.get("guess_usage", Usage)),
         remaining=state.remaining,
         left_for_model=[
             c.id for c in ctx.report.categories if (c.agent or specialist_for(c.id)) == MODEL_AGENT

@@ -17,7 +17,7 @@ from orchestrator.events import Log, PhaseStarted, PlanReady
 from orchestrator.git import run_git
 from orchestrator.handoff import HandoffView, staleness
 from orchestrator.isolation import diagnose as isolate
-from orchestrator.models import AgentResult, TriageReport
+from orchestrator.models import AgentResult, TriageReport, Usage
 from orchestrator.run.context import RunContext
 from orchestrator.run.integrate import integrate
 from orchestrator.run.lanes import run_lane
@@ -115,14 +115,22 @@ def _watch_failing_containers(ctx: RunContext, report: TriageReport) -> None:
 
 
 def _guess_unknown(ctx: RunContext, report: TriageReport) -> None:
-    """One cheap model call names the `unknown` group; marked as the model's guess."""
+    """One cheap model call names the `unknown` group; marked as the model's guess. Its spend
+    is the session's (stored: the report counts it)."""
     guess_category = load(GUESSER)
+    spent: list[Usage] = []
+
+    def counted(usage: Usage) -> None:
+        spent.append(usage)
+        ctx.spend.add(usage)
+        ctx.store.save("guess_usage", sum(spent, Usage()))
+
     for category in report.categories:
         if category.id != "unknown":
             continue
         failures = [f for f in report.failures if f.nodeid in set(category.tests)]
         try:
-            guess = guess_category(failures)
+            guess = guess_category(failures, on_usage=counted)
         except ModelError as exc:
             ctx.emit(Log(level="warning", message=f"model could not name the unknown group: {exc}"))
             return

@@ -31,6 +31,8 @@ class TargetConfig(BaseModel):
     # Variables kept in the sandboxed environment although they look like secrets.
     pass_env: list[str] = Field(default_factory=list, alias="pass-env")
     network: Literal["loopback", "none", "host"] | None = None
+    models: dict[str, str] = Field(default_factory=dict)  # the model agent's model per category
+    escalate_model: str | None = Field(default=None, alias="escalate-model")  # its last attempt's
 
     model_config = {"populate_by_name": True, "extra": "ignore"}
 

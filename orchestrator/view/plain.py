@@ -7,6 +7,7 @@ import threading
 from typing import TextIO
 
 from orchestrator.events import (
+    AgentStep,
     AgentUpdate,
     Log,
     PhaseStarted,
@@ -82,6 +83,8 @@ class PlainLog:
                 return lines
             case AgentUpdate():
                 return [_agent_line(event)]
+            case AgentStep():
+                return [f"  {event.category} ({event.agent}) #{event.attempt}: {event.text}"]
             case Log():
                 return [f"{event.level}: {event.message}"]
             case RunFinished():

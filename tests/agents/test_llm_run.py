@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.agents.llm import DEFAULT_MODEL, GUESS_MODEL, prompt_text
+from orchestrator.agents.llm import DEFAULT_MODEL, GUESS_MODEL, category_notes, static_prompt
 from orchestrator.cli import main
 from orchestrator.git import GitRepo
+from orchestrator.suite import sandbox
 from tests.helpers import git
 from tests.helpers.fake_anthropic import DROP, FakeAnthropic, call, error, reply
 
@@ -145,11 +146,15 @@ def test_model_fixes_an_unknown_bug_through_the_real_sdk(make_repo, tmp_path, ca
 
     # 5 turns: 2000+4*500 in, 100+4*50 out, 3000 cache write, 4*3000 cache read, at Sonnet 5.5 prices
     cost = (4000 * 2 + 300 * 10 + 3000 * 2.5 + 12000 * 0.1) / 1e6
+    guess = (100 * 0.1 + 20 * 0.5) / 1e6  # the category guess: 100 in, 20 out at Haiku 5.5
     handoff = Path(report["handoff"]).read_text()
-    assert f"Total usage: 19,300 tokens, ${cost:.4f} ({DEFAULT_MODEL})" in handoff
+    assert f"Total usage: 19,420 tokens, ${cost + guess:.4f} ({DEFAULT_MODEL})" in handoff
     assert "| llm | unknown | 1/1 | accepted |" in handoff
     assert result["usage"]["cost_usd"] == pytest.approx(cost)
-    assert report["usage"]["cost_per_fixed_test_usd"] == pytest.approx(cost)  # one test fixed
+    assert result["usage"]["requests"] == 5
+    assert report["usage"]["requests"] == 6  # every call: the agent's five and the guess
+    assert report["usage"]["cost_usd"] == pytest.approx(cost + guess)
+    assert report["usage"]["cost_per_fixed_test_usd"] == pytest.approx(cost + guess)
 
     # what the SDK sent
     [guess] = [r for r in api.requests if r.category is None]
@@ -158,25 +163,24 @@ def test_model_fixes_an_unknown_bug_through_the_real_sdk(make_repo, tmp_path, ca
     assert [r.turn for r in turns] == [0, 1, 2, 3, 4]
     first = turns[0].body
     assert first["model"] == DEFAULT_MODEL
-    assert [t["name"] for t in first["tools"]] == [
-        "list_files",
-        "read_file",
-        "search",
-        "replace_in_file",
-        "create_file",
-        "run_tests",
-        "finish",
-    ]
+    names = [t["name"] for t in first["tools"]]
+    assert names[:3] == ["list_files", "read_file", "search"] and names[-1] == "finish"
+    assert {"run_tests", "git_log", "read_package_file"} <= set(names)
+    assert ("run" in names) == (sandbox.available() is not None)
     assert first["tools"][-1]["cache_control"] == {"type": "ephemeral"}
-    [system] = first["system"]
-    assert system["cache_control"] == {"type": "ephemeral"}
-    assert system["text"].startswith(prompt_text("unknown").rstrip())
-    assert ADD in system["text"]
-    assert "# Work order: Addition subtracts (model's guess)" in system["text"]
+    static, order = first["system"]
+    assert static["text"] == static_prompt() and static["cache_control"] == {"type": "ephemeral"}
+    assert order["text"].startswith(category_notes("unknown"))
+    assert ADD in order["text"]
+    assert "# Work order: Addition subtracts (model's guess)" in order["text"]
+    assert "### calc/ops.py" in order["text"]  # the code under test, not only the test
+    assert all(r.body["cache_control"] == {"type": "ephemeral"} for r in turns)
+    assert "cache_control" not in guess.body
     assert "calc/ops.py" in turns[1].results()[0]["content"]
     assert "return a - b" in turns[2].results()[0]["content"]
     assert turns[3].results()[0]["content"] == "calc/ops.py: replaced 1 occurrence"
-    assert f"{ADD}: passed" in turns[4].results()[0]["content"]  # run_tests ran the edit
+    assert "1 tests: 1 passed" in turns[4].results()[0]["content"]  # run_tests ran the edit
+    assert f"passed: {ADD}" in turns[4].results()[0]["content"]
     for request in api.requests:
         assert request.path == "/v1/messages"
         assert request.headers["authorization"] == f"Bearer {KEY}"
@@ -214,6 +218,9 @@ def test_connection_drop_is_that_agents_error_and_the_run_goes_on(
     assert [r.turn for r in turns] == [0, 1, 2, 2, 2, 2, 2]
     assert [r.headers["x-stainless-retry-count"] for r in turns[2:]] == ["0", "1", "2", "3", "4"]
     assert not api.agent_requests("uuid_type")  # the codemod fixed it; no model needed
+    # the errored lane's two paid turns are counted, and so is the guess
+    assert results["unknown"]["usage"]["requests"] == 2
+    assert report["usage"]["requests"] == 3
 
     # the planner's guess named the group, marked as a guess, and the handoff says so
     handoff = Path(report["handoff"]).read_text()
@@ -302,3 +309,98 @@ def test_without_a_key_the_run_says_once_what_waits_for_a_model(
     assert "model could not name" not in err and ", model " not in err
     handoff = Path(report["handoff"]).read_text()
     assert "`llm` on `unknown`: target 1 test (" in handoff
+
+
+def test_a_fix_without_finish_is_verified_and_merged(make_repo, tmp_path, capsys, api, monkeypatch):
+    """An overloaded API makes the lane wait and go on; the turn limit stops the loop after a
+    good edit: the edit goes to the verifier, passes, is merged; the steps are in the log; the
+    transcript is saved (scrubbed) and shown."""
+    monkeypatch.setattr("anthropic._base_client.INITIAL_RETRY_DELAY", 0.01)
+    monkeypatch.setattr("anthropic._base_client.MAX_RETRY_DELAY", 0.02)
+    monkeypatch.setattr("orchestrator.run.lanes.OVERLOAD_WAITS_S", [0.05])
+    busy = error(529, "overloaded_error", "Overloaded")
+    api.scripts["unknown"] = [
+        # the SDK's 5 tries all meet a 529; the lane waits and asks again, which works
+        [*[busy] * 5, reply(FIX, text=f"Fixing it (key {KEY}).", usage=FIRST)],
+        reply(call("run_tests", tests=["tests/test_ops.py"]), usage=LATER),
+        reply(call("list_files"), usage=LATER),
+    ]
+    repo = make_repo(CALC)
+
+    code, report, _, err = run_cli(repo, tmp_path, capsys, "--max-turns", "3")
+
+    assert code == 0, err
+    result = by_category(report)["unknown"]
+    assert result["status"] == "accepted", result["reason"]
+    assert result["fixed"] == [ADD]
+    assert "return a + b" in git(repo, "show", f"{report['integration_branch']}:calc/ops.py")
+    message = git(repo, "log", "-1", "--format=%B", result["branch"])
+    assert "turn limit (3 turns)" in message and "edits go to the verifier" in message
+    turns = api.agent_requests("unknown")
+    assert [r.turn for r in turns] == [0] * 6 + [1, 2]
+    assert "unknown: the Anthropic API failed (529): Overloaded; retrying in 0 s" in err
+    assert result["usage"]["requests"] == 3  # errors are not billed; the three replies are
+    # run_tests took a path: both tests of the file ran, pytest's report came back
+    ran = turns[7].results()[0]["content"]
+    assert "2 tests: 2 passed" in ran and "test_mul" in ran
+    # the plain log shows the model's steps
+    assert "unknown (llm) #1: replace_in_file" in err
+    assert "unknown (llm) #1: says: Fixing it (key [redacted])" in err
+
+    transcripts = GitRepo(repo).state_dir / "sessions" / report["session"] / "transcripts"
+    [saved] = list(transcripts.glob("*.json"))
+    assert saved.name == "unknown-attempt-1.json" and KEY not in saved.read_text()
+    data = json.loads(saved.read_text())
+    assert data["usage"]["requests"] == 3 and data["stopped"].startswith("the turn limit")
+    assert main(["transcript", report["session"], "--repo", str(repo)]) == 0
+    listing = capsys.readouterr().out
+    assert listing.startswith("unknown-attempt-1: claude-sonnet-5-5, ") and "3 requests" in listing
+    assert main(["transcript", report["session"], "unknown", "--repo", str(repo)]) == 0
+    shown = capsys.readouterr().out
+    assert "-- assistant tool_use: replace_in_file" in shown and "2 tests: 2 passed" in shown
+    assert main(["transcript", "nope", "--repo", str(repo)]) == 2
+    assert "no transcripts for session 'nope'" in capsys.readouterr().err
+
+
+def test_a_retry_sees_the_rejected_diff_and_the_budget_covers_every_attempt(
+    make_repo, tmp_path, capsys, api
+):
+    costly = {"input_tokens": 100_000, "output_tokens": 0}  # $0.20 a call at Sonnet 5.5
+    wrong = call("replace_in_file", path="calc/ops.py", old="return a - b", new="return a * b")
+    api.scripts["unknown"] = [
+        reply(wrong, usage=costly),
+        reply(call("finish", explanation="multiply"), usage=costly),
+        reply(FIX, usage=costly),  # attempt 2, in the same conversation
+        reply(call("finish", explanation="add"), usage=costly),
+        reply(call("finish", explanation="never asked"), usage=costly),
+    ]
+    repo = make_repo(CALC)
+
+    code, report, _, err = run_cli(
+        repo, tmp_path, capsys, "--budget-usd", "0.7", "--max-attempts", "3"
+    )
+
+    assert code == 0, err
+    result = by_category(report)["unknown"]
+    turns = api.agent_requests("unknown")
+    assert len(turns) == 3  # a fourth call would pass $0.70 over the attempts
+    # the budget stopped attempt 2 after its fix: the fix went to the verifier and holds
+    assert result["status"] == "accepted", result["reason"]
+    assert "return a + b" in git(repo, "show", f"{report['integration_branch']}:calc/ops.py")
+    assert result["usage"]["cost_usd"] == pytest.approx(0.6)
+    assert result["usage"]["cost_usd"] <= 0.7
+    guess = (100 * 0.1 + 20 * 0.5) / 1e6
+    assert report["usage"]["cost_usd"] == pytest.approx(0.6 + guess)
+    assert report["usage"]["requests"] == 4
+    # the retry is the next turn of the same conversation: the verdict and the rejected diff
+    retry = turns[2].body["messages"]
+    assert retry[:3] == turns[1].body["messages"]
+    [verdict] = retry[-1]["content"]
+    assert (
+        verdict["type"] == "tool_result" and verdict["tool_use_id"] == retry[-2]["content"][0]["id"]
+    )
+    assert "Attempt 1 was rejected by the verifier" in verdict["content"]
+    assert "```diff" in verdict["content"]
+    assert "-    return a - b  # add" in verdict["content"]
+    assert "+    return a * b  # add" in verdict["content"]
+    assert "[redacted]" not in verdict["content"] and KEY not in turns[2].raw.decode()

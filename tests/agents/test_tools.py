@@ -148,6 +148,10 @@ def test_call_checks_arguments_against_the_schemas(tree: Worktree) -> None:
         "list_files",
         "read_file",
         "search",
+        "git_log",
+        "list_packages",
+        "package_files",
+        "read_package_file",
         "replace_in_file",
         "create_file",
     }

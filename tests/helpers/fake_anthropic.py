@@ -2,12 +2,20 @@
 
 Each agent conversation is scripted per category (read from its work order in the system prompt);
 the turn is the number of assistant messages the request already carries, so concurrent agents and
-the SDK's retries of one turn get the right answer. The planner's guess call (no tools) gets
-`guess`. Every request is recorded: path, lower-cased headers, raw body.
+the SDK's retries of one turn get the right answer. A turn's entry may be a list: its answers in
+order, one per request of that turn (a 529, then the reply). The planner's guess call (no tools)
+gets `guess`. Every request is recorded: path, lower-cased headers, raw body.
+
+With `cache=True` the usage of a reply is computed from the request the way the API's prompt
+cache bills it (tokens estimated at 4 characters each): a prefix is written at each breakpoint
+(a block's `cache_control`, and the last block when the request has a top-level one) once it
+reaches `min_cache_tokens`, and read by a later request whose breakpoint, or one of the 20
+blocks before it, ends the same prefix.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -21,9 +29,15 @@ _ids = itertools.count()
 
 DROP = "drop"  # close the socket without a reply
 Answer = dict | tuple[int, dict] | str  # a 200 body, (status, error body), or DROP
+Turn = Answer | list[Answer]  # a list: one answer per request of the turn, the last repeated
 
 
-def reply(*calls: tuple[str, dict], text: str | None = None, usage: dict | None = None) -> dict:
+def reply(
+    *calls: tuple[str, dict],
+    text: str | None = None,
+    usage: dict | None = None,
+    stop_reason: str | None = None,
+) -> dict:
     """A Messages API response body: optional text, then one tool_use block per call."""
     content: list[dict] = [{"type": "text", "text": text}] if text else []
     for name, args in calls:
@@ -36,7 +50,7 @@ def reply(*calls: tuple[str, dict], text: str | None = None, usage: dict | None 
         "role": "assistant",
         "model": "scripted",
         "content": content,
-        "stop_reason": "tool_use" if calls else "end_turn",
+        "stop_reason": stop_reason or ("tool_use" if calls else "end_turn"),
         "stop_sequence": None,
         "usage": usage or {"input_tokens": 100, "output_tokens": 20},
     }
@@ -82,14 +96,71 @@ class Request:
         return content if isinstance(content, list) else []
 
 
+def _blocks(body: dict) -> list[dict]:
+    """The request's cacheable blocks in prefix order: tools, system, each message's content."""
+    blocks = list(body.get("tools", []))
+    system = body.get("system", [])
+    blocks += [{"type": "text", "text": system}] if isinstance(system, str) else list(system)
+    for message in body.get("messages", []):
+        content = message["content"]
+        parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        blocks += [{"role": message["role"], **part} for part in parts]
+    return blocks
+
+
+@dataclass
+class PromptCache:
+    """The API's prompt cache, as billed: prefixes written at breakpoints, read by later requests."""
+
+    min_tokens: int = 1024
+    lookback: int = 20
+    prefixes: set[str] = field(default_factory=set)
+
+    def usage(self, body: dict, output_tokens: int) -> dict:
+        blocks = _blocks(body)
+        sizes, digests, digest = [], [], hashlib.sha256()
+        for block in blocks:
+            clean = {k: v for k, v in block.items() if k != "cache_control"}
+            text = json.dumps(clean, sort_keys=True)
+            digest.update(text.encode())
+            digests.append(digest.copy().hexdigest())
+            sizes.append(max(1, len(text) // 4))
+        total = sum(sizes)
+        marks = [i for i, b in enumerate(blocks) if b.get("cache_control")]
+        if body.get("cache_control") and blocks:
+            marks.append(len(blocks) - 1)
+        upto = lambda i: sum(sizes[: i + 1])  # noqa: E731
+        read = 0
+        for mark in marks:
+            for i in range(mark, max(-1, mark - self.lookback - 1), -1):
+                if digests[i] in self.prefixes:
+                    read = max(read, upto(i))
+                    break
+        written = 0
+        for mark in sorted(set(marks)):
+            if upto(mark) >= self.min_tokens and digests[mark] not in self.prefixes:
+                self.prefixes.add(digests[mark])
+                written = max(written, upto(mark))
+        write = max(0, written - read)
+        return {
+            "input_tokens": total - read - write,
+            "output_tokens": output_tokens,
+            "cache_creation_input_tokens": write,
+            "cache_read_input_tokens": read,
+        }
+
+
 @dataclass
 class FakeAnthropic:
-    scripts: dict[str, list[Answer]] = field(default_factory=dict)
+    scripts: dict[str, list[Turn]] = field(default_factory=dict)
     guess: Answer = field(
         default_factory=lambda: error(400, "invalid_request_error", "no guess scripted")
     )
     requests: list[Request] = field(default_factory=list)
     url: str = ""
+    cache: PromptCache | None = None  # compute each reply's usage from its request
+    asked: dict[tuple[str, int], int] = field(default_factory=dict)
+    usages: list[dict] = field(default_factory=list)  # with `cache`: each reply's usage, billed
 
     def answer(self, request: Request) -> Answer:
         self.requests.append(request)
@@ -98,7 +169,16 @@ class FakeAnthropic:
         script = self.scripts.get(request.category, [])
         if request.turn >= len(script):
             return error(400, "invalid_request_error", f"unscripted turn {request.category}")
-        return script[request.turn]
+        answer = script[request.turn]
+        if isinstance(answer, list):
+            key = (request.category, request.turn)
+            seen = self.asked[key] = self.asked.get(key, 0) + 1
+            answer = answer[min(seen, len(answer)) - 1]
+        if self.cache is not None and isinstance(answer, dict):
+            out = answer.get("usage", {}).get("output_tokens", 50)
+            answer = {**answer, "usage": self.cache.usage(request.body, out)}
+            self.usages.append(answer["usage"])
+        return answer
 
     def agent_requests(self, category: str) -> list[Request]:
         return [r for r in self.requests if r.category == category]
