@@ -228,11 +228,12 @@ def test_bisect_names_the_polluter_and_its_leak(make_repo, capsys) -> None:
     assert finding["runs"] == runs
 
 
-def test_bisect_of_an_unknown_node_id_is_one_line(make_repo, capsys) -> None:
+def test_bisect_of_an_unknown_node_id_is_one_line(make_repo, capsys, monkeypatch) -> None:
     repo = make_repo(POLLUTED)
     nodeid = "tests/test_c_shop.py::test_no_such_test"
+    monkeypatch.chdir(repo)  # no repository given: the current directory, as pytest
 
-    code, out, err = cli(capsys, "bisect", str(repo), nodeid, "--timeout", "20")
+    code, out, err = cli(capsys, "bisect", nodeid, "--timeout", "20")
 
     assert (code, out) == (2, "")
     errors = [line for line in err.splitlines() if line.startswith("orchestrate: error:")]
@@ -372,3 +373,58 @@ def test_triage_shuffle_names_its_seed_and_replays(make_repo, capsys) -> None:
 
     code, _, err = cli(capsys, "triage", str(repo), "--json", "--no-isolation")
     assert code == 1 and "seed" not in err
+
+
+# --- pytest's conventions --------------------------------------------------------------------
+
+RED = {
+    "tests/test_red.py": "".join(f"\n\ndef test_{i}():\n    assert {i} == -1\n" for i in range(5)),
+    "tests/test_green.py": "def test_ok():\n    pass\n",
+}
+
+
+def test_triage_exits_like_pytest_lists_tests_and_passes_arguments_after_dashes(
+    make_repo, capsys
+) -> None:
+    repo = make_repo(RED)
+    code, out, _ = cli(capsys, "triage", str(repo), "--no-isolation")
+    assert code == 1  # tests fail
+    assert "tests/test_red.py::test_0\n" in out and "tests/test_red.py::test_2\n" in out
+    assert "tests/test_red.py::test_3\n" not in out and "… and 2 more" in out
+
+    code, out, _ = cli(capsys, "triage", str(repo), "--json", "--no-isolation", "--", "-k", "ok")
+    assert code == 0  # only the passing test was selected
+    assert json.loads(out)["baseline"]["total"] == 1
+
+    code, _, err = cli(capsys, "triage", str(repo), "--no-isolation", "--", "-k", "nothing")
+    assert code == 5  # no tests collected
+    assert err.strip().splitlines()[-1].startswith("orchestrate: error: no tests collected")
+
+
+def test_bad_input_is_one_line_and_pytest_spellings_are_accepted(capsys, tmp_path) -> None:
+    code, out, err = cli(capsys, "triage", str(tmp_path), "--test-cmd", "pytest 'tests")
+    assert (code, out) == (2, "")
+    assert (
+        err
+        == 'orchestrate: error: --test-cmd "pytest \'tests": no closing quotation: close the quote\n'
+    )
+
+    from orchestrator.cli.arguments import parser
+
+    assert parser().parse_args(["run", "-n", "3"]).parallel == 3
+
+
+def test_handoff_show_into_a_closed_pipe_is_quiet(tmp_path) -> None:
+    tests = "".join(f"- `tests/test_big.py::test_{i:05d}`\n" for i in range(4000))
+    handoff = tmp_path / "big.md"  # its JSON is larger than a pipe holds
+    handoff.write_text(f"## Remaining failures\n### 1. Many (4000 failures)\n{tests}")
+    proc = subprocess.run(
+        f"{sys.executable} -m orchestrator.cli handoff show {handoff} --json | head -c 10",
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert proc.stdout == '{\n  "sourc'
+    assert proc.stderr == ""
