@@ -19,7 +19,7 @@ from orchestrator.view.progress import (
 Parts = list[str | tuple[str, str]]
 
 # The phases a run goes through, as the status line shows them (preflight and plan are quick).
-PHASES = ("baseline", "isolation", "triage", "agents", "integrate", "final", "handoff")
+PHASES = ("baseline", "isolation", "triage", "agents", "integrate", "final")
 STATUS_STYLE = {  # theme variables, so every theme colours them
     "queued": "$text-muted",
     "proposing": "$accent",

@@ -188,9 +188,13 @@ def category_of(progress: RunProgress, key: str) -> Category | None:
 
 def summary_lines(done: RunFinished) -> list[str]:
     """How a finished run is told at its end: on the TUI and on the terminal after it closes."""
+    merged = done.merged
+    if done.integration_branch and "/" in done.integration_branch:  # the session's own prefix
+        prefix = done.integration_branch.rsplit("/", 1)[0] + "/"
+        merged = [b.removeprefix(prefix) for b in merged]
     lines = [
         f"Pass rate: {fmt_counts(done.before)} → {fmt_counts(done.after)}",
-        f"Merged: {fmt_list(done.merged)}",
+        f"Merged: {fmt_list(merged)}",
     ]
     if done.integration_branch:
         lines.append(f"Integration branch: {done.integration_branch}")

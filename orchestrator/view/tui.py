@@ -113,6 +113,7 @@ class OrchestrateApp(App[object]):
     #suite-row { height: 1; }
     #suite-label { width: auto; padding-right: 1; }
     #suite-bar { width: auto; padding-right: 1; }
+    #suite-bar Bar { width: 24; }
     #suite-counts { width: 1fr; }
     #suite-now { height: 1; color: $text-muted; }
     #summary {
@@ -128,6 +129,8 @@ class OrchestrateApp(App[object]):
     DataTable:focus, #bottom:focus-within { border-top: solid $accent; }
     #bottom.hidden { display: none; }
     #log, #detail { height: 1fr; }
+    Screen.detail-open #summary { display: none; }
+    Screen.detail-open #plan, Screen.detail-open #agents { max-height: 7; }
     #detail-body { padding: 0 1; }
     """
 
@@ -236,7 +239,13 @@ class OrchestrateApp(App[object]):
         self._show_summary()
         self._refresh()
 
+    def _widgets_gone(self) -> bool:
+        """The app is taking its widgets down: timers that still fire have nothing to draw."""
+        return not self.query("#header")
+
     def _drain(self) -> None:
+        if self._widgets_gone():
+            return
         if self.controls.stop_requested and self._working and not self._stopping:
             self._stopping = True  # asked from outside (SIGTERM, SIGHUP): the same graceful stop
             self._write_log("stop requested: finishing the current step…", "warning")
@@ -327,6 +336,8 @@ class OrchestrateApp(App[object]):
         return Text(text, style=" ".join(w for w in words if w))
 
     def _show_header(self) -> None:
+        if self._widgets_gone():
+            return
         content = panels.header(self._progress, self._clock(), self._stopping)
         self.query_one("#header", Static).update(content)
 
@@ -402,6 +413,7 @@ class OrchestrateApp(App[object]):
 
     def _open_detail(self, key: str | None) -> None:
         self._detail_key = key
+        self.screen.add_class("detail-open")  # the detail gets the room of the summary
         bottom = self.query_one("#bottom", ContentSwitcher)
         bottom.remove_class("hidden")
         bottom.current = "detail"
@@ -417,6 +429,7 @@ class OrchestrateApp(App[object]):
         bottom.remove_class("hidden")
         bottom.current = "log"
         bottom.border_title = "Log"
+        self.screen.remove_class("detail-open")
         log.focus()
 
     def action_cancel_agent(self) -> None:

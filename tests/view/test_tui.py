@@ -11,6 +11,7 @@ from orchestrator.events import (
     AgentUpdate,
     Controls,
     Emit,
+    LeftCategory,
     Log,
     PhaseStarted,
     PlanReady,
@@ -174,7 +175,7 @@ async def test_the_screen_follows_the_event_stream():
         assert (bar.total, bar.progress) == (10, 4)
         assert text(app, "#suite-counts") == "4/10 tests  2 passed  1 failing"
         assert text(app, "#suite-now") == "now: tests/test_shop.py::test_4"
-        track = "baseline › isolation › triage › agents › integrate › final › handoff"
+        track = "baseline › isolation › triage › agents › integrate › final"
         assert text(app, "#status") == track
 
         await feed(app, pilot, agent_events())
@@ -211,7 +212,7 @@ async def test_the_screen_follows_the_event_stream():
         summary = text(app, "#summary")
         assert summary.splitlines() == [
             "Pass rate: 4/10 passed (40.0%) → 9/10 passed (90.0%)",
-            "Merged: orchestrate/s1/model_defaults",
+            "Merged: model_defaults",
             "Integration branch: orchestrate/s1/integration",
             "Left: uuid_type (2), test_isolation (1)",
             "Handoff: /src/shop/.git/orchestrate/handoff.md",
@@ -362,7 +363,7 @@ async def test_everything_fits_at_80_by_24():
         for selector in ("#header", "#status", "#summary", "#agents", "#bottom", "Footer"):
             region = app.query_one(selector).region
             assert region.height > 0 and screen.contains_region(region), selector
-        assert app.query_one("#summary").region.height >= 7  # border + six lines, none cut
+        assert app.query_one("#summary").region.height >= 6  # border + five lines, none cut
         assert app.query_one("#agents").region.height >= 4  # title, header and two rows
 
 
@@ -398,3 +399,111 @@ def test_snapshot_diff_at_80_by_24(snap_compare):
         await pilot.press("d")
 
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+def left_plan() -> PlanReady:
+    hang = category("timeout", 2, "high", None).model_copy(
+        update={
+            "tests": ["tests/test_net.py::test_fetch", "tests/test_net.py::test_retry"],
+            "root_cause": "waits on a server that is not running",
+            "fix_strategy": "bounded waits, a fake server",
+        }
+    )
+    return PlanReady(
+        categories=PLAN[:2],
+        left=[
+            LeftCategory(
+                category=hang,
+                reason="no offline specialist; needs a model (set ANTHROPIC_API_KEY)",
+                needs="a key (ANTHROPIC_API_KEY), or a person",
+            )
+        ],
+        failure_text={"timeout": "tests/test_net.py::test_fetch\nFailed: Timeout >20.0s"},
+        at=T0 + 6,
+    )
+
+
+@pytest.mark.asyncio
+async def test_enter_on_a_left_category_shows_its_tests_and_why_it_is_left():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot, [*start_events(), SuiteFinished(label="baseline", counts=BEFORE)])
+        await feed(app, pilot, [left_plan()])
+        assert cell(app, "#plan", "timeout", "agent") == "left"
+        assert (
+            cell(app, "#plan", "timeout", "title") == "needs a key (ANTHROPIC_API_KEY), or a person"
+        )
+        app.query_one("#plan").focus()
+        await pilot.press("down", "down", "enter")
+        detail = text(app, "#detail-body")
+        assert detail.startswith("timeout: left (no offline specialist; needs a model")
+        assert "would take it: a key (ANTHROPIC_API_KEY), or a person" in detail
+        assert "cause: waits on a server that is not running" in detail
+        assert (
+            "tests (2)\n  tests/test_net.py::test_fetch\n  tests/test_net.py::test_retry" in detail
+        )
+        assert "failure\ntests/test_net.py::test_fetch\nFailed: Timeout >20.0s" in detail
+        await pilot.press("up")  # the detail follows the plan's cursor
+        assert text(app, "#detail-body").startswith("uuid_type: planned, not started")
+
+
+@pytest.mark.asyncio
+async def test_enter_on_an_agent_shows_its_verification_and_statuses_are_coloured():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot, start_events() + agent_events())
+        await pilot.press("enter")
+        detail = text(app, "#detail-body")
+        assert detail.startswith("model_defaults (model_defaults): accepted")
+        assert f"branch {BRANCH}model_defaults" in detail  # the whole name
+        assert "3 passed in 0.12s" in detail
+        table = app.query_one("#agents", DataTable)
+        accepted = table.get_cell("model_defaults", "status")
+        proposing = table.get_cell("uuid_type", "status")
+        assert accepted.style and proposing.style and accepted.style != proposing.style
+
+
+@pytest.mark.asyncio
+async def test_every_agent_shows_at_80_by_24_and_the_palette_has_the_apps_commands():
+    many = [category(f"cat_{i}", 2) for i in range(7)]
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await feed(app, pilot, start_events())
+        await feed(app, pilot, [PlanReady(categories=many, at=T0 + 6)])
+        await feed(
+            app,
+            pilot,
+            [
+                AgentUpdate(
+                    category=c.id, agent=c.id, status="proposing", target=2, branch=BRANCH + c.id
+                )
+                for c in many
+            ],
+        )
+        agents = app.query_one("#agents", DataTable)
+        assert agents.region.height >= 2 + 7  # border title, header, seven rows
+        assert app.screen.region.contains_region(agents.region)
+        assert cell(app, "#agents", "cat_6", "branch") == "…/cat_6"
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert titles[:5] == ["Stop the run", "Cancel agent", "Detail", "Log", "Keys"]
+
+
+@pytest.mark.asyncio
+async def test_ctrl_c_is_the_graceful_stop_and_twice_leaves():
+    release = threading.Event()
+
+    def work(emit: Emit, controls: Controls) -> str:
+        while not controls.stop_requested:
+            time.sleep(0.01)
+        release.wait(5)
+        return "stopped"
+
+    app = make_app(work=work)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+c")
+        assert app.controls.stop_requested and app.is_running
+        assert "stopping…" in text(app, "#header")
+        await pilot.press("ctrl+c")  # again: leave now
+        await pilot.pause()
+    assert not app.is_running
+    release.set()
