@@ -70,8 +70,11 @@ def _stop_signals() -> Iterator[None]:
     try:
         yield
     finally:
-        for s, handler in saved.items():
-            signal.signal(s, handler)
+        if signal.getsignal(signal.SIGINT) is not _second_stop:
+            for s, handler in saved.items():
+                signal.signal(s, handler)
+        # after a stop the quiet handler stays: a second Ctrl-C while the interpreter waits for
+        # the run's threads to wind down leaves at once instead of printing their tracebacks
 
 
 def _first_stop(signum: int, _frame: object) -> None:

@@ -125,6 +125,7 @@ class OrchestrateApp(App[object]):
         height: 1fr; min-height: 3;
         border-top: solid $primary-muted; border-title-align: left;
     }
+    #plan { min-height: 5; }
     #agents { height: auto; max-height: 12; min-height: 3; }
     DataTable:focus, #bottom:focus-within { border-top: solid $accent; }
     #bottom.hidden { display: none; }
@@ -238,6 +239,8 @@ class OrchestrateApp(App[object]):
             return
         self._show_summary()
         self._refresh()
+        if self.query_one("#agents", DataTable).row_count == 0:
+            self.query_one("#plan").focus()  # no agent ran: what is left is the story
 
     def _widgets_gone(self) -> bool:
         """The app is taking its widgets down: timers that still fire have nothing to draw."""

@@ -404,10 +404,24 @@ def test_sigterm_mid_run_then_resume_finishes_with_the_uninterrupted_result(
     [handoff] = (repo / "handoffs").glob("*.md")
     assert f"orchestrate run {repo} --resume {session}" in handoff.read_text()
 
+    # what a SIGKILL would have left too: a worktree holding an agent branch, a scratch branch
+    worktrees = GitRepo(repo).state_dir / "worktrees"
+    git(
+        repo,
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        f"orchestrate/{session}/unknown-x",
+        str(worktrees / f"orchestrate-{session}-unknown-x"),
+    )
+    git(repo, "branch", f"orchestrate/{session}/scratch-final")
+
     # the interrupted handoff continues the same session, like --resume
     code, resumed, err = run_cli(capsys, "resume", str(handoff), str(repo))
     assert code == 0, err
     assert f"is interrupted session {session}: it goes on from where it stopped" in err
+    assert "resume: removed what the interrupted run left: 2" in err
     assert resumed["session"] == session
     assert _outcome(resumed) == _outcome(expected)
     assert not list((GitRepo(repo).state_dir / "worktrees").iterdir())
