@@ -141,7 +141,8 @@ def _continuation(args: argparse.Namespace, repo: str):
     else:
         options = _new_options(args, repo)
     if not handoff:
-        return options.model_copy(update={"base": getattr(args, "base", None)}), None, False
+        base = getattr(args, "base", None)
+        return options.model_copy(update={"base": None if base == "HEAD" else base}), None, False
     view = read_handoff(Path(handoff))
     state = view.state
     if (
@@ -206,7 +207,7 @@ def _execute(args, options, previous, *, resume: bool):
             work=lambda emit, ctl: run(options, emit, ctl, resume=resume, previous=previous),
             controls=controls,
         )
-        for name in ("SIGTERM", "SIGHUP"):  # the app sees the stop and winds the run down
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # the app sees the stop, winds the run down
             signal.signal(getattr(signal, name), lambda *_: controls.request_stop())
         app.run()
         app.print_summary()

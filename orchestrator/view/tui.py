@@ -249,8 +249,11 @@ class OrchestrateApp(App[object]):
     def _drain(self) -> None:
         if self._widgets_gone():
             return
-        if self.controls.stop_requested and self._working and not self._stopping:
-            self._stopping = True  # asked from outside (SIGTERM, SIGHUP): the same graceful stop
+        if self.controls.stop_requested and not self._stopping:  # a signal (SIGTERM, SIGHUP)
+            if not self._working:
+                self.exit(self.result)  # nothing runs: a closed terminal means leave
+                return
+            self._stopping = True  # the same graceful stop as `q`
             self._write_log("stop requested: finishing the current step…", "warning")
         with self._inbox_lock:
             events, self._inbox = self._inbox, []

@@ -507,3 +507,19 @@ async def test_ctrl_c_is_the_graceful_stop_and_twice_leaves():
         await pilot.pause()
     assert not app.is_running
     release.set()
+
+
+@pytest.mark.asyncio
+async def test_a_stop_signal_after_the_run_finished_leaves_the_app():
+    """A closed terminal (SIGHUP) sets the stop; with nothing running the app must not linger."""
+    app = make_app(work=lambda emit, controls: "done")
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.is_running
+        app.controls.request_stop()  # what the SIGHUP/SIGTERM handler does
+        for _ in range(100):
+            if not app.is_running:
+                break
+            await asyncio.sleep(0.02)
+    assert app.result == "done" and not app.is_running
