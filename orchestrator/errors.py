@@ -15,6 +15,12 @@ class TargetError(OrchestrateError):
     """The target's suite cannot be run as configured (no pytest, crash, nothing collected)."""
 
 
+class NothingCollected(TargetError):
+    """pytest collected no test: exit 5, as pytest's own."""
+
+    exit_code = 5
+
+
 class AgentError(OrchestrateError):
     """A specialist failed; the run goes on and reports it."""
 

@@ -60,9 +60,19 @@ class SuiteFinished(_Event):
     counts: Counts
 
 
+class LeftCategory(BaseModel):
+    """A category no agent takes this run: why, and what would take it (a key, a container, a person)."""
+
+    category: Category
+    reason: str
+    needs: str
+
+
 class PlanReady(_Event):
     kind: Literal["plan_ready"] = "plan_ready"
-    categories: list[Category]
+    categories: list[Category]  # the work orders' categories, in the order they run
+    left: list[LeftCategory] = Field(default_factory=list)
+    failure_text: dict[str, str] = Field(default_factory=dict)  # category key -> a failure's text
 
 
 AgentState = Literal[

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -151,9 +151,10 @@ class GitRepo:
         """The commit sha `rev` names (e.g. "HEAD" of a worktree)."""
         return self.git("rev-parse", "--verify", f"{rev}^{{commit}}", cwd=cwd)
 
-    def dirty_files(self) -> list[str]:
+    def dirty_files(self, untracked: bool = True) -> list[str]:
         """Tracked files with changes (staged or not) and untracked files git does not ignore."""
-        out = run_git(self.root, "status", "--porcelain=v1", "-z", "-uall").stdout
+        mode = "-uall" if untracked else "-uno"
+        out = run_git(self.root, "status", "--porcelain=v1", "-z", mode).stdout
         entries = out.split("\0")
         files, i = [], 0
         while i < len(entries):
@@ -183,7 +184,7 @@ class GitRepo:
         with tempfile.TemporaryDirectory(prefix="snapshot-", dir=self.state_dir) as tmp:
             env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **IDENTITY}
             self.git("read-tree", "HEAD", env=env)
-            self.git("add", "-A", "--", ".", *_JUNK, env=env)
+            self.git("add", "-u", "--", ".", *_JUNK, env=env)  # tracked files: never a .venv
             tree = self.git("write-tree", env=env)
         return self.git(*_NO_SIGN, "commit-tree", tree, "-p", "HEAD", "-m", message, env=IDENTITY)
 
@@ -440,27 +441,44 @@ class GitRepo:
         if name in self.branches(name):
             self.git("branch", "-q", "-D", name)
 
-    def delete_branches(self, prefix: str) -> list[str]:
-        """Delete our branches (never the one the user has checked out)."""
-        doomed = [b for b in self.branches(prefix) if b != self.current_branch]
-        for branch in doomed:
-            self.git("branch", "-q", "-D", branch)
-        return doomed
+    def clean(
+        self,
+        branches: bool = False,
+        *,
+        sessions: Sequence[str] | None = None,
+        dry_run: bool = False,
+    ) -> list[str]:
+        """Remove what an interrupted run left: our worktrees, their stale locks, our branches.
 
-    def clean(self, branches: bool = False) -> list[str]:
-        """Remove what an interrupted run left: our worktrees, their stale locks, our branches."""
+        With `sessions`, only those sessions' worktrees and `orchestrate/<session>/` branches;
+        `dry_run` lists what would go and removes nothing.
+        """
         removed = []
+        names = [f"orchestrate-{_sanitise(s)}-" for s in sessions] if sessions is not None else None
         for path in self._our_worktrees():
+            if names is not None and not path.name.startswith(tuple(names)):
+                continue
             admin = self._admin_dir(path)
             lock = admin / "index.lock" if admin else None
             if lock and lock.exists():
-                lock.unlink()
+                if not dry_run:
+                    lock.unlink()
                 removed.append(f"lock {lock}")
-            self._remove_worktree(path)
+            if not dry_run:
+                self._remove_worktree(path)
             removed.append(f"worktree {path}")
-        run_git(self.root, "worktree", "prune", check=False)
+        if not dry_run:
+            run_git(self.root, "worktree", "prune", check=False)
         if branches:
-            removed += [f"branch {b}" for b in self.delete_branches("orchestrate/")]
+            prefixes = [f"orchestrate/{s}/" for s in sessions] if sessions is not None else None
+            for branch in self.branches("orchestrate/"):
+                if branch == self.current_branch:
+                    continue  # never the one the user has checked out
+                if prefixes is not None and not branch.startswith(tuple(prefixes)):
+                    continue
+                if not dry_run:
+                    self.git("branch", "-q", "-D", branch)
+                removed.append(f"branch {branch}")
         return removed
 
     def _our_worktrees(self) -> list[Path]:

@@ -228,11 +228,12 @@ def test_bisect_names_the_polluter_and_its_leak(make_repo, capsys) -> None:
     assert finding["runs"] == runs
 
 
-def test_bisect_of_an_unknown_node_id_is_one_line(make_repo, capsys) -> None:
+def test_bisect_of_an_unknown_node_id_is_one_line(make_repo, capsys, monkeypatch) -> None:
     repo = make_repo(POLLUTED)
     nodeid = "tests/test_c_shop.py::test_no_such_test"
+    monkeypatch.chdir(repo)  # no repository given: the current directory, as pytest
 
-    code, out, err = cli(capsys, "bisect", str(repo), nodeid, "--timeout", "20")
+    code, out, err = cli(capsys, "bisect", nodeid, "--timeout", "20")
 
     assert (code, out) == (2, "")
     errors = [line for line in err.splitlines() if line.startswith("orchestrate: error:")]
@@ -253,6 +254,15 @@ def test_clean_removes_leftover_worktrees_and_locks_then_branches(make_repo, cap
     lock = repo / ".git" / "worktrees" / "s1-uuid_type" / "index.lock"
     lock.write_text("")
     git(repo, "branch", "orchestrate/s1/integration")
+    (repo / ".git" / "orchestrate" / "sessions" / "s1").mkdir(parents=True)  # a session of ours
+    # The user's own branch under orchestrate/, with a commit nowhere else: never ours to delete.
+    git(repo, "checkout", "-q", "-b", "orchestrate/my-feature")
+    (repo / "feature.txt").write_text("mine\n")
+    git(repo, "add", "feature.txt")
+    git(repo, "commit", "-q", "-m", "my feature")
+    mine = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "main")
+    (repo / "feature.txt").unlink(missing_ok=True)
     user_files = sorted(p.name for p in repo.iterdir())
 
     code, out, _ = cli(capsys, "clean", str(repo))
@@ -267,13 +277,18 @@ def test_clean_removes_leftover_worktrees_and_locks_then_branches(make_repo, cap
 
     # The user is looking at the integration branch: --branches never deletes it.
     git(repo, "checkout", "-q", "orchestrate/s1/integration")
+    code, out, _ = cli(capsys, "clean", str(repo), "--branches", "--dry-run")
+    assert (code, out) == (0, "would remove branch orchestrate/s1/uuid_type\n")
+    assert "orchestrate/s1/uuid_type" in git(repo, "branch", "--format=%(refname:short)")
     code, out, _ = cli(capsys, "clean", str(repo), "--branches")
     assert code == 0
     assert out.splitlines() == ["removed branch orchestrate/s1/uuid_type"]
     assert git(repo, "branch", "--format=%(refname:short)").split() == [
         "main",
+        "orchestrate/my-feature",
         "orchestrate/s1/integration",
     ]
+    assert git(repo, "rev-parse", "orchestrate/my-feature") == mine
     assert git(repo, "symbolic-ref", "--short", "HEAD") == "orchestrate/s1/integration"
 
     code, out, _ = cli(capsys, "clean", str(repo), "--branches")
@@ -333,7 +348,7 @@ def test_triage_shuffle_names_its_seed_and_replays(make_repo, capsys) -> None:
     code, out, err = cli(
         capsys, "triage", str(repo), "--shuffle", "7", "--json", "-v", "--no-isolation"
     )
-    assert code == 0
+    assert code == 1
     report = json.loads(out)
     assert set(report) == {
         "repo",
@@ -351,10 +366,99 @@ def test_triage_shuffle_names_its_seed_and_replays(make_repo, capsys) -> None:
     assert order != sorted(order)  # it did run shuffled
 
     code, out, err = cli(capsys, "triage", str(repo), "--shuffle", "7", "--no-isolation")
-    assert code == 0
+    assert code == 1  # pytest's: tests fail
     assert "Failure categories" in out  # the readable table
     assert seed_line in err
     assert failed_order(err) == order  # the same seed, the same order
 
     code, _, err = cli(capsys, "triage", str(repo), "--json", "--no-isolation")
-    assert code == 0 and "seed" not in err
+    assert code == 1 and "seed" not in err
+
+
+# --- pytest's conventions --------------------------------------------------------------------
+
+RED = {
+    "tests/test_red.py": "".join(f"\n\ndef test_{i}():\n    assert {i} == -1\n" for i in range(5)),
+    "tests/test_green.py": "def test_ok():\n    pass\n",
+}
+
+
+def test_triage_exits_like_pytest_lists_tests_and_passes_arguments_after_dashes(
+    make_repo, capsys
+) -> None:
+    repo = make_repo(RED)
+    code, out, _ = cli(capsys, "triage", str(repo), "--no-isolation")
+    assert code == 1  # tests fail
+    assert "tests/test_red.py::test_0\n" in out and "tests/test_red.py::test_2\n" in out
+    assert "tests/test_red.py::test_3\n" not in out and "… and 2 more" in out
+
+    code, out, _ = cli(capsys, "triage", str(repo), "--json", "--no-isolation", "--", "-k", "ok")
+    assert code == 0  # only the passing test was selected
+    assert json.loads(out)["baseline"]["total"] == 1
+
+    code, _, err = cli(capsys, "triage", str(repo), "--no-isolation", "--", "-k", "nothing")
+    assert code == 5  # no tests collected
+    assert err.strip().splitlines()[-1].startswith("orchestrate: error: no tests collected")
+
+
+def test_bad_input_is_one_line_and_pytest_spellings_are_accepted(capsys, tmp_path) -> None:
+    code, out, err = cli(capsys, "triage", str(tmp_path), "--test-cmd", "pytest 'tests")
+    assert (code, out) == (2, "")
+    assert (
+        err
+        == 'orchestrate: error: --test-cmd "pytest \'tests": no closing quotation: close the quote\n'
+    )
+
+    from orchestrator.cli.arguments import parser
+
+    assert parser().parse_args(["run", "-n", "3"]).parallel == 3
+
+
+def test_handoff_show_into_a_closed_pipe_is_quiet(tmp_path) -> None:
+    tests = "".join(f"- `tests/test_big.py::test_{i:05d}`\n" for i in range(4000))
+    handoff = tmp_path / "big.md"  # its JSON is larger than a pipe holds
+    handoff.write_text(f"## Remaining failures\n### 1. Many (4000 failures)\n{tests}")
+    proc = subprocess.run(
+        f"{sys.executable} -m orchestrator.cli handoff show {handoff} --json | head -c 10",
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert proc.stdout == '{\n  "sourc'
+    assert proc.stderr == ""
+
+
+def test_a_second_ctrl_c_leaves_at_once_without_a_traceback(make_repo) -> None:
+    import signal
+    import time
+
+    repo = make_repo(
+        {"tests/test_slow.py": "import time\n\n\ndef test_slow():\n    time.sleep(30)\n"}
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "run", str(repo), "--no-tui", "--no-isolation"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:  # wait for the suite to be running
+        seen.append(line)
+        if "suite baseline:" in line:
+            break
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    code = proc.wait(timeout=30)
+    # 130, or killed by the SIGINT itself when it lands as the interpreter is finishing (a shell
+    # shows 130 for both)
+    assert code in (130, -signal.SIGINT), "".join(seen) + rest
+    assert time.monotonic() - started < 15
+    err = "".join(seen) + rest
+    assert "Traceback" not in err and "Exception ignored" not in err, err

@@ -103,7 +103,7 @@ def test_snapshot_uncommitted_captures_work_without_touching_index_or_tree(repo:
     assert repo.head != sha
     assert git(repo.root, "rev-parse", f"{sha}^") == repo.head
     assert repo.file_at(sha, "app.py") == "VALUE = 3\n"
-    assert repo.file_at(sha, "untracked.py") == "U = 1\n"
+    assert repo.file_at(sha, "untracked.py") is None  # untracked files never go in (a .venv)
     assert repo.file_at(sha, "ignored.log") is None
     assert sorted(repo.dirty_files()) == [".gitignore", "app.py", "untracked.py"]
     with pytest.raises(UsageError, match=r"uncommitted changes \(3 files\): commit or stash"):

@@ -75,7 +75,16 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--agents", metavar="A,B", help="only these specialists (or categories)")
     p.add_argument(
-        "--parallel", type=int, metavar="N", help="agents at once (default: from the CPU count)"
+        "-n",
+        "--parallel",
+        type=int,
+        metavar="N",
+        help="agents at once (default: from the CPU count)",
+    )
+    p.add_argument(
+        "--base",
+        metavar="REV",
+        help="start from this revision (default: HEAD, or a handoff's unmerged integration branch)",
     )
     p.add_argument(
         "--max-attempts", type=int, default=3, metavar="K", help="attempts per agent (default 3)"
@@ -115,7 +124,11 @@ def _run_options(p: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="orchestrate", description="Turn a red pytest suite green."
+        prog="orchestrate",
+        description="Turn a red pytest suite green.",
+        epilog="Arguments after `--` go to every pytest run (e.g. `-- -k db -p no:cacheprovider`). "
+        "Exit codes, as pytest's: 0 all passed or done, 1 tests fail, 2 bad input, "
+        "5 no tests collected, 130 stopped.",
     )
     parser.add_argument("--version", action="version", version=f"orchestrate {__version__}")
     sub = parser.add_subparsers(metavar="COMMAND")
@@ -147,7 +160,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("bisect", help="find the earlier test that makes NODEID fail")
-    p.add_argument("repo", help="the git repository")
+    p.add_argument("repo", nargs="?", help="the git repository (default: .)")
     p.add_argument("nodeid", help="the victim's pytest node id")
     _suite_options(p)
     p.set_defaults(func=cmd_bisect)
@@ -169,7 +182,12 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("clean", help="remove worktrees and locks left by interrupted runs")
     p.add_argument("repo", nargs="?", help="the git repository (default: .)")
-    p.add_argument("--branches", action="store_true", help="also delete orchestrate/* branches")
+    p.add_argument(
+        "--branches",
+        action="store_true",
+        help="also delete the branches of sessions recorded here (never other orchestrate/* ones)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would go, remove nothing")
     p.set_defaults(func=cmd_clean)
 
     p = sub.add_parser("demo", help="build a small broken repository and run on it (offline)")

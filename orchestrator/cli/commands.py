@@ -60,7 +60,7 @@ def cmd_triage(args: argparse.Namespace) -> int:
         from orchestrator.view.triage import render_table
 
         Console().print(render_table(report))
-    return 0
+    return 1 if report.failures else 0  # pytest's: 1 when tests fail
 
 
 def _triage_repo(args: argparse.Namespace):
@@ -116,7 +116,12 @@ def _checkout_spec(repo: Path, args: argparse.Namespace, *, record_leaks: bool):
     notice = sandbox_notice(args.sandbox)
     if notice:
         print(f"orchestrate: {notice}", file=sys.stderr)
-    return spec.model_copy(update={"env": {**spec.env, "PYTHONDONTWRITEBYTECODE": "1"}})
+    return spec.model_copy(
+        update={
+            "env": {**spec.env, "PYTHONDONTWRITEBYTECODE": "1"},
+            "extra_args": [*spec.extra_args, *getattr(args, "pytest_args", [])],
+        }
+    )
 
 
 def _quiet(_event) -> None:
@@ -124,47 +129,86 @@ def _quiet(_event) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from orchestrator.run.context import RunOptions, new_session
-    from orchestrator.run.session import saved_options
-
-    previous = None
-    if args.resume:
-        options = saved_options(_repo_arg(args), args.resume)
-    else:
-        seed, order = _order(args)
-        options = RunOptions(
-            repo=_repo_arg(args),
-            session=new_session(),
-            test_cmd=args.test_cmd,
-            ignores=args.ignore,
-            deselect=args.deselect,
-            timeout_s=args.timeout,
-            agents=args.agents.split(",") if args.agents else None,
-            parallel=args.parallel or max(1, min(4, os.cpu_count() or 2)),
-            max_attempts=args.max_attempts,
-            verify=args.verify,
-            integrate=not args.no_integrate,
-            isolation=not args.no_isolation,
-            reruns=args.reruns,
-            include_uncommitted=args.include_uncommitted,
-            model=args.model,
-            budget_usd=args.budget_usd,
-            session_budget_usd=args.session_budget_usd,
-            max_turns=args.max_turns,
-            escalate_model=args.escalate_model,
-            models=_model_routes(args.model_for),
-            handoff_dir=args.handoff_dir,
-            shuffle_seed=seed,
-            order=order,
-            sandbox=args.sandbox,
-            network=args.network,
-        )
-        if args.from_handoff:
-            options, previous = _from_handoff(options, Path(args.from_handoff))
-    report = _execute(args, options, previous, resume=bool(args.resume))
+    options, previous, resume = _continuation(args, _repo_arg(args))
+    report = _execute(args, options, previous, resume=resume)
     if args.json:
         print(json.dumps(report.contract_json(), indent=2))
     return 0
+
+
+def _continuation(args: argparse.Namespace, repo: str):
+    """(options, the handoff read, resume?): the one rule for every way of continuing a run."""
+    from orchestrator.handoff import read_handoff
+    from orchestrator.run.context import new_session
+    from orchestrator.run.session import is_recorded, saved_session, start_point
+
+    handoff = getattr(args, "from_handoff", None)
+    if args.resume:
+        options, finished = saved_session(repo, args.resume)
+        if finished is None:  # interrupted: it goes on from its checkpoints
+            return options, None, True
+        _say(f"session {args.resume} finished: a new session continues from its handoff")
+        handoff = finished
+        options = options.model_copy(update={"session": new_session(), "from_handoff": None})
+    else:
+        options = _new_options(args, repo)
+    if not handoff:
+        base = getattr(args, "base", None)
+        return options.model_copy(update={"base": None if base == "HEAD" else base}), None, False
+    view = read_handoff(Path(handoff))
+    state = view.state
+    if (
+        state is not None
+        and state.interrupted
+        and Path(state.repo).resolve() == Path(repo)
+        and is_recorded(repo, state.session)
+    ):
+        _say(f"{handoff} is interrupted session {state.session}: it goes on from where it stopped")
+        options, _ = saved_session(repo, state.session)
+        return options, None, True
+    options, previous = _from_handoff(options, view, Path(handoff))
+    base = start_point(repo, view, getattr(args, "base", None))
+    if base:
+        _say(f"starting from {base}: the handoff's merged fixes are kept")
+    return options.model_copy(update={"base": base}), previous, False
+
+
+def _new_options(args: argparse.Namespace, repo: str):
+    from orchestrator.run.context import RunOptions, new_session
+
+    seed, order = _order(args)
+    return RunOptions(
+        repo=repo,
+        session=new_session(),
+        test_cmd=args.test_cmd,
+        ignores=args.ignore,
+        deselect=args.deselect,
+        timeout_s=args.timeout,
+        agents=args.agents.split(",") if args.agents else None,
+        parallel=args.parallel or max(1, min(4, os.cpu_count() or 2)),
+        max_attempts=args.max_attempts,
+        verify=args.verify,
+        integrate=not args.no_integrate,
+        isolation=not args.no_isolation,
+        reruns=args.reruns,
+        include_uncommitted=args.include_uncommitted,
+        model=args.model,
+        budget_usd=args.budget_usd,
+        session_budget_usd=args.session_budget_usd,
+        max_turns=args.max_turns,
+        escalate_model=args.escalate_model,
+        models=_model_routes(args.model_for),
+        handoff_dir=args.handoff_dir,
+        shuffle_seed=seed,
+        order=order,
+        pytest_args=getattr(args, "pytest_args", []),
+        sandbox=args.sandbox,
+        network=args.network,
+    )
+
+
+def _say(line: str) -> None:
+    print(f"orchestrate: {line}", file=sys.stderr)
 
 
 def _execute(args, options, previous, *, resume: bool):
@@ -173,13 +217,18 @@ def _execute(args, options, previous, *, resume: bool):
 
     controls = Controls()
     if _use_tui(args):
+        import signal
+
         from orchestrator.view.tui import OrchestrateApp
 
         app = OrchestrateApp(
             work=lambda emit, ctl: run(options, emit, ctl, resume=resume, previous=previous),
             controls=controls,
         )
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # the app sees the stop, winds the run down
+            signal.signal(getattr(signal, name), lambda *_: controls.request_stop())
         app.run()
+        app.print_summary()
         if app.error is not None:
             raise app.error
         return app.result
@@ -192,11 +241,8 @@ def _use_tui(args: argparse.Namespace) -> bool:
     return not args.no_tui and not args.json and sys.stdout.isatty() and sys.stdin.isatty()
 
 
-def _from_handoff(options, path: Path):
+def _from_handoff(options, view, path: Path):
     """Take the suite command, ignores, deselects and plan order from a handoff, and show them."""
-    from orchestrator.handoff import read_handoff
-
-    view = read_handoff(path)
     updates: dict = {}
     if view.state is not None:
         updates["test_cmd"] = options.test_cmd or view.state.test_command
@@ -240,7 +286,7 @@ def cmd_bisect(args: argparse.Namespace) -> int:
     from orchestrator.isolation import bisect
     from orchestrator.view.plain import PlainLog
 
-    repo = GitRepo(args.repo).root
+    repo = GitRepo(_repo_arg(args)).root
     seed, order = _order(args)
     spec = _checkout_spec(repo, args, record_leaks=True).model_copy(update={"order": order})
     finding = bisect(spec, args.nodeid, emit=PlainLog(), seed=seed)
@@ -287,11 +333,18 @@ def cmd_handoff_show(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
+    """Our worktrees; with --branches, the branches of sessions recorded in our state only."""
     from orchestrator.git import GitRepo
 
-    removed = GitRepo(_repo_arg(args)).clean(branches=args.branches)
-    for line in removed:
-        print(f"removed {line}")
+    repo = GitRepo(_repo_arg(args))
+    removed = repo.clean(dry_run=args.dry_run)
+    if args.branches:
+        sessions_dir = repo.state_dir / "sessions"
+        sessions = sorted(p.name for p in sessions_dir.iterdir()) if sessions_dir.is_dir() else []
+        removed += repo.clean(branches=True, sessions=sessions, dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    for line in dict.fromkeys(removed):
+        print(f"{verb} {line}")
     if not removed:
         print("nothing to clean")
     return 0
@@ -377,6 +430,19 @@ def _render_transcript(name: str, data: dict) -> str:
                 body = kind or "?"
             lines.append(f"-- {message['role']} {kind}: {body}")
     return "\n".join(lines)
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """What argparse cannot check: a --test-cmd the shell-like split can read."""
+    import shlex
+
+    if getattr(args, "test_cmd", None):
+        try:
+            shlex.split(args.test_cmd)
+        except ValueError as exc:
+            raise UsageError(
+                f"--test-cmd {args.test_cmd!r}: {str(exc).lower()}: close the quote"
+            ) from None
 
 
 def _repo_arg(args: argparse.Namespace) -> str:

@@ -37,6 +37,8 @@ MAX_BYTES = 2_000_000  # a person's handoff
 MAX_OURS_BYTES = 64_000_000  # ours carries agent diffs in its state block
 
 NODE_ID = re.compile(r"[\w./-]+\.py::[\w:\[\]\-.,/=]+")
+# `tests/test_x.py::{test_a, test_b}` (also after a class: `...::TestY::{a,b}`), brace-expanded
+BRACED = re.compile(r"([\w./-]+\.py(?:::[\w\[\]\-.]+)*)::\{([^{}\n]+)\}")
 PATHLIKE = re.compile(r"^[\w./-]+\.\w+(?:::\S+)?$|^[\w.-]+/[\w./-]*$")
 # Lines about where the suite should get to, not where it is.
 NOT_CURRENT = re.compile(
@@ -270,9 +272,25 @@ def _category(section: Section, found: Findings) -> ViewCategory:
         title=title,
         category=classify_prose(pattern, title, fields.get("root", "")),
         count=count,
-        tests=list(dict.fromkeys(NODE_ID.findall(body))),
+        tests=node_ids(body),
         affected_files=list(dict.fromkeys(files)),
     )
+
+
+def node_ids(text: str) -> list[str]:
+    """The pytest node ids a text names, `path::{a, b}` expanded to `path::a`, `path::b`."""
+    found: list[str] = []
+
+    def expand(match: re.Match[str]) -> str:
+        found.extend(
+            f"{match.group(1)}::{name.strip()}"
+            for name in match.group(2).split(",")
+            if re.fullmatch(r"[\w\[\]\-.:]+", name.strip())
+        )
+        return " "
+
+    rest = BRACED.sub(expand, text)
+    return list(dict.fromkeys([*found, *NODE_ID.findall(rest)]))
 
 
 def _clean_title(title: str) -> str:

@@ -59,6 +59,8 @@ class HandoffState(Model):
     next_plan: list[PlannedAgent] = Field(default_factory=list)  # in priority order
     interrupted: bool = False
     interrupted_reason: str | None = None
+    resume: str | None = None  # the command that continues an interrupted session
+    after_measured: bool = True  # False when the run stopped before its final suite run
     notes: str = ""
     sandbox: str = ""  # how the tests ran: "bubblewrap, network loopback", or why unconfined
     # the target's installed packages at this run and what had changed: the next run compares

@@ -35,6 +35,9 @@ def targeted_command(state: HandoffState, category: Category) -> str:
 
 
 def resume_command(state: HandoffState, path: Path | str | None) -> str:
+    """How to continue: an interrupted session goes on (the command the CLI printed)."""
+    if state.interrupted and state.resume:
+        return state.resume
     where = shlex.quote(str(path)) if path is not None else "<this file>"
     return f"orchestrate run {shlex.quote(state.repo)} --from-handoff {where}"
 
@@ -108,10 +111,18 @@ def _status(state: HandoffState) -> list[str]:
         ("Pass rate", _rate(b), _rate(a)),
         ("Runtime", f"{b.duration_s:.1f} s", f"{a.duration_s:.1f} s"),
     ]
+    if not state.after_measured:  # stopped before the final run: nothing to show as "after"
+        rows = [(name, x, "not run") for name, x, _ in rows]
     lines = ["## Test status", "", "| | Before | After |", "|---|---:|---:|"]
     lines += [f"| {name} | {_cell(x)} | {_cell(y)} |" for name, x, y in rows]
     lines.append("")
-    lines.append(f"- Failures this session: {b.failed + b.errors} → {a.failed + a.errors}")
+    if not state.after_measured:
+        lines.append(
+            f"- Failures this session: {b.failed + b.errors} at the start; the run stopped "
+            "before the final suite run, so the failures below are those still known"
+        )
+    else:
+        lines.append(f"- Failures this session: {b.failed + b.errors} → {a.failed + a.errors}")
     if state.previous is not None:
         p = state.previous
         lines.append(
@@ -148,6 +159,8 @@ def _agents(state: HandoffState) -> list[str]:
 def _remaining(state: HandoffState) -> list[str]:
     lines = ["## Remaining failures by category", ""]
     if not state.remaining:
+        if state.interrupted and state.before.total == 0:
+            return [*lines, "Not known: the run stopped before the suite had run."]
         return [*lines, "None."]
     for i, c in enumerate(state.remaining, 1):
         noun = "failure" if c.count == 1 else "failures"

@@ -52,6 +52,8 @@ class RunOptions(BaseModel):
     models: dict[str, str] = Field(default_factory=dict)  # category -> model (--model-for)
     handoff_dir: str | None = None
     from_handoff: str | None = None
+    base: str | None = None  # the revision agents start from (default HEAD; a handoff's branch)
+    pytest_args: list[str] = Field(default_factory=list)  # after `--`: passed to every pytest run
     shuffle_seed: int | None = None  # the baseline and final runs in this seeded order
     order: list[str] | None = None  # or in this order (node ids first, the rest after)
     sandbox: Literal["auto", "required", "off"] = "auto"  # every test run confined (suite/sandbox)
@@ -115,7 +117,13 @@ class RunContext:
         notice = sandbox_notice(o.sandbox)
         if notice:
             self.emit(Log(level="warning", message=notice))
-        return spec.model_copy(update={"shuffle_seed": o.shuffle_seed, "order": o.order})
+        return spec.model_copy(
+            update={
+                "shuffle_seed": o.shuffle_seed,
+                "order": o.order,
+                "extra_args": [*spec.extra_args, *o.pytest_args],
+            }
+        )
 
     @cached_property
     def store(self) -> SessionStore:

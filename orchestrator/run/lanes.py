@@ -68,6 +68,8 @@ def run_order(order: WorkOrder, ctx: RunContext, start: str) -> AgentResult:
         target=order.target,
     )
     update = _updater(ctx, order, result)
+    if ctx.controls.stop_requested:  # a stop dispatches nothing new, not even a worktree
+        raise Cancelled("the run was stopped")
     ctx.repo.drop_branch(branch)  # left by an interrupted attempt of this session
     try:
         with ctx.repo.worktree(branch, start) as worktree:
@@ -76,13 +78,24 @@ def run_order(order: WorkOrder, ctx: RunContext, start: str) -> AgentResult:
         if ctx.controls.stop_requested:  # a stopped run is interrupted (and resumable)
             update("cancelled", reason="the run was stopped")
             raise
-        result.status, result.reason = "error", "cancelled"  # only this agent was cancelled
+        _cancelled(result)  # only this agent was cancelled
     except OrchestrateError as exc:
         result.status, result.reason = "error", str(exc)
     except Exception as exc:  # an agent is untrusted code: its crash is reported, the run goes on
         result.status, result.reason = "error", f"{type(exc).__name__}: {exc}"
-    update(result.status, reason=result.reason, diff=result.diff or None)
+    if result.reason == CANCELLED:
+        update("cancelled", reason=result.reason, diff=result.diff or None)
+    else:
+        update(result.status, reason=result.reason, diff=result.diff or None)
     return result
+
+
+CANCELLED = "cancelled by the user"
+
+
+def _cancelled(result: AgentResult) -> None:
+    """A cancelled agent ends as an error in the contract's terms and is never merged."""
+    result.status, result.reason, result.commit = "error", CANCELLED, None
 
 
 def _attempts(
@@ -99,7 +112,7 @@ def _attempts(
         if ctx.controls.stop_requested:
             raise Cancelled("the run was stopped")
         if ctx.controls.is_cancelled(order.key):
-            result.status, result.reason = "error", "cancelled"
+            _cancelled(result)
             return
         if not specialists:
             return
@@ -140,7 +153,13 @@ def _attempts(
             )
         verdict = _uncredited(verdict, repairs)
         _record(result, verdict, ctx, start, commit)
+        if ctx.controls.is_cancelled(order.key):  # a cancel that came as verification ended
+            if ctx.controls.stop_requested:
+                raise Cancelled("the run was stopped")
+            _cancelled(result)
+            return
         if verdict.accepted:
+            update("accepted", verify_output=verdict.output, diff=result.diff)
             return
         feedback.append(_feedback(attempt, verdict, result.diff))
         update("rejected", reason=verdict.reason, verify_output=verdict.output)

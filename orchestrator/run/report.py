@@ -47,6 +47,11 @@ def remaining_categories(report: TriageReport, after: SuiteRun, repo: Path) -> l
     return remaining
 
 
+def resume_command(ctx: RunContext) -> str:
+    """The one command that continues this session: the CLI and the handoff both print it."""
+    return f"orchestrate run {shlex.quote(str(ctx.repo.root))} --resume {ctx.options.session}"
+
+
 def handoff_state(
     ctx: RunContext,
     *,
@@ -58,8 +63,11 @@ def handoff_state(
     """The HandoffState of a run, finished or not, from whatever its stages stored."""
     store = ctx.store
     before = store.get("baseline", SuiteRun)
-    after = store.get("after", SuiteRun) or before
+    measured = store.get("after", SuiteRun)
+    after = measured or before
     report = store.get("report", TriageReport)
+    if report is None and before is not None:  # stopped before triage: the baseline's own
+        report = triage(before, ctx.repo.root, "")
     previous = store.get("previous", HandoffView)
     remaining = remaining_categories(report, after, ctx.repo.root) if report and after else []
     counts = previous.previous.model_dump(exclude_none=True) if previous else None
@@ -96,6 +104,8 @@ def handoff_state(
         sandbox=sandbox.described(ctx.spec.sandbox, ctx.spec.network),
         interrupted=interrupted is not None,
         interrupted_reason=interrupted,
+        resume=resume_command(ctx) if interrupted else None,
+        after_measured=measured is not None,
         # the versions the next run compares with (module names are only triage's lookup)
         environment=report.environment.model_copy(update={"modules": {}})
         if report and report.environment

@@ -1,15 +1,23 @@
-"""`orchestrate run`: execute (or resume) the graph, and always leave a handoff behind."""
+"""`orchestrate run`: execute (or resume) the graph, and always leave a handoff behind.
+
+Continuing has one rule, whichever way it is asked for (`--resume SESSION`, `--from-handoff FILE`,
+`resume FILE`): an interrupted session of ours goes on from its checkpoints; otherwise a new
+session starts from the handoff's integration branch when that exists and is not merged (its
+merged work is kept, and new failures are counted against it), or refuses when HEAD has moved
+too, naming the two commands to choose between.
+"""
 
 from __future__ import annotations
 
 from contextlib import closing
+from pathlib import Path
 
-from orchestrator.errors import Cancelled, UsageError
-from orchestrator.events import Controls, Emit, RunStarted, ignore
-from orchestrator.git import GitRepo
+from orchestrator.errors import Cancelled, OrchestrateError, UsageError
+from orchestrator.events import Controls, Emit, Log, RunStarted, ignore
+from orchestrator.git import GitRepo, run_git
 from orchestrator.handoff import HandoffView
 from orchestrator.models import RunReport
-from orchestrator.run import report
+from orchestrator.run import report, stages
 from orchestrator.run.context import RunContext, RunOptions
 
 
@@ -26,6 +34,11 @@ def run(
 
     ctx = RunContext(options=options, emit=emit, controls=controls or Controls())
     repo = ctx.repo
+    if resume:
+        _clear_leftovers(ctx)
+    else:
+        stages.uncommitted(ctx)  # a refusal leaves no session state behind
+    ctx.store.directory.mkdir(parents=True, exist_ok=True)  # the session is recorded as ours
     if previous is not None:
         ctx.store.save("previous", previous)
     emit(
@@ -53,7 +66,7 @@ def run(
                 )
                 report.write(ctx, handoff)
             raise Cancelled(
-                f"run {options.session} stopped; resume with `orchestrate run {repo.root} --resume {options.session}`"
+                f"run {options.session} stopped; resume with `{report.resume_command(ctx)}`"
             ) from None
     result = report.report_of(
         ctx,
@@ -66,8 +79,30 @@ def run(
     return result
 
 
+def _clear_leftovers(ctx: RunContext) -> None:
+    """A killed run of this session left worktrees and scratch branches: remove them first."""
+    repo, session = ctx.repo, ctx.options.session
+    try:
+        removed = repo.clean(sessions=[session])
+        for branch in repo.branches(f"orchestrate/{session}/scratch-"):
+            repo.drop_branch(branch)
+            removed.append(f"branch {branch}")
+    except OrchestrateError as exc:
+        raise OrchestrateError(
+            f"{exc}; `orchestrate clean {repo.root} --branches` removes what earlier runs left"
+        ) from None
+    if removed:
+        ctx.emit(Log(message=f"resume: removed what the interrupted run left: {len(removed)}"))
+
+
 def saved_options(repo_path: str, session: str) -> RunOptions:
     """The options a session was started with, read back from its checkpoints."""
+    options, _ = saved_session(repo_path, session)
+    return options
+
+
+def saved_session(repo_path: str, session: str) -> tuple[RunOptions, str | None]:
+    """A recorded session's options, and its handoff's path when it finished (else None)."""
     from orchestrator.run.graph import build_graph, checkpointer_for
 
     repo = GitRepo(repo_path)
@@ -79,4 +114,42 @@ def saved_options(repo_path: str, session: str) -> RunOptions:
             f"no run {session!r} is recorded in {repo.root}: check the session name (see handoffs/)"
         )
     options: RunOptions = values["options"]
-    return options
+    return options, values.get("handoff")
+
+
+def is_recorded(repo_path: str, session: str) -> bool:
+    try:
+        saved_session(repo_path, session)
+    except UsageError:
+        return False
+    return True
+
+
+def start_point(repo_path: str, view: HandoffView, chosen: str | None) -> str | None:
+    """Where a new session continuing `view` starts: None for HEAD, or a revision.
+
+    The handoff's integration branch when it exists and is not merged into HEAD; when HEAD has
+    moved on beside it, a refusal naming both choices (`--base BRANCH`, `--base HEAD`).
+    """
+    if chosen:
+        return None if chosen == "HEAD" else chosen
+    state = view.state
+    if state is None or not state.integration_branch:
+        return None
+    root, branch = Path(repo_path), state.integration_branch
+    if run_git(root, "rev-parse", "-q", "--verify", f"refs/heads/{branch}", check=False).returncode:
+        return None  # deleted: nothing to continue from
+    if _is_ancestor(root, branch, "HEAD"):
+        return None  # merged: HEAD has its work
+    if _is_ancestor(root, "HEAD", branch):
+        return branch
+    raise UsageError(
+        f"HEAD has moved since the handoff and its integration branch {branch} is not merged: "
+        f"pass `--base {branch}` to continue from that branch, or `--base HEAD` to start over "
+        "from HEAD"
+    )
+
+
+def _is_ancestor(root: Path, older: str, newer: str) -> bool:
+    proc = run_git(root, "merge-base", "--is-ancestor", older, newer, check=False)
+    return proc.returncode == 0

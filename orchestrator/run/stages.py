@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from orchestrator.errors import ModelError
-from orchestrator.events import Log, PhaseStarted, PlanReady
+from orchestrator.errors import ModelError, UsageError
+from orchestrator.events import LeftCategory, Log, PhaseStarted, PlanReady
 from orchestrator.git import run_git
 from orchestrator.handoff import HandoffView, staleness
 from orchestrator.isolation import diagnose as isolate
@@ -41,15 +41,35 @@ def preflight(ctx: RunContext) -> str:
     repo = ctx.repo
     ctx.emit(PhaseStarted(phase="preflight", detail=str(repo.root)))
     ctx.watchdog.check()  # before any test runs: what is broken now was left so by earlier runs
-    # Handoffs earlier runs left (untracked, in the handoff dir) are not uncommitted work.
-    handoffs = Path(ctx.options.handoff_dir or repo.root / "handoffs").resolve()
-    if any(not (repo.root / f).resolve().is_relative_to(handoffs) for f in repo.dirty_files()):
-        if not ctx.options.include_uncommitted:
-            repo.require_clean()
+    if ctx.options.base:  # continuing a handoff: from its integration branch
+        return repo.rev(ctx.options.base)
+    if uncommitted(ctx):
         base = repo.snapshot_uncommitted("orchestrate: snapshot of uncommitted changes")
         ctx.emit(Log(message=f"uncommitted changes snapshotted into base commit {base[:10]}"))
         return base
     return repo.head
+
+
+def uncommitted(ctx: RunContext) -> list[str]:
+    """Tracked files with uncommitted changes; refused unless --include-uncommitted.
+
+    Untracked files never count: worktrees are made from a commit, so they cannot leak in.
+    Handoffs earlier runs left in the handoff dir are not uncommitted work either.
+    """
+    repo = ctx.repo
+    handoffs = Path(ctx.options.handoff_dir or repo.root / "handoffs").resolve()
+    files = [
+        f
+        for f in repo.dirty_files(untracked=False)
+        if not (repo.root / f).resolve().is_relative_to(handoffs)
+    ]
+    if files and not ctx.options.include_uncommitted and not ctx.options.base:
+        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        raise UsageError(
+            f"uncommitted changes to tracked files ({shown}): commit or stash them, "
+            "or pass --include-uncommitted to run on a snapshot of them"
+        )
+    return files
 
 
 @contextmanager
@@ -155,6 +175,7 @@ def report_staleness(ctx: RunContext, previous: HandoffView, report: TriageRepor
 
 def plan_lanes(ctx: RunContext, base: str) -> list[Lane]:
     """The work orders (stored), announced; the lanes they run in (a handoff's categories first)."""
+    ctx.emit(PhaseStarted(phase="plan"))
     report = ctx.report
     previous = ctx.store.get("previous", HandoffView)
     first = [c.category for c in previous.categories if c.category] if previous else []
@@ -170,14 +191,54 @@ def plan_lanes(ctx: RunContext, base: str) -> list[Lane]:
 
 
 def announce_plan(ctx: RunContext, report: TriageReport, result: Plan) -> None:
-    """Tell the viewer the plan, and say once, plainly, what no agent will take and why."""
+    """Tell the viewer the plan, what no agent will take, why, and what would take it."""
     by_key = {c.key: c for c in report.categories}  # in the plan's order (a handoff's come first)
-    ctx.emit(PlanReady(categories=[by_key[o.key] for o in result.orders]))
+    left = [
+        LeftCategory(category=by_key[key], reason=why, needs=_needs(by_key[key].id, why))
+        for key, why in result.left.items()
+        if key in by_key
+    ]
+    ctx.emit(
+        PlanReady(
+            categories=[by_key[o.key] for o in result.orders],
+            left=left,
+            failure_text=_failure_text(report),
+        )
+    )
     reasons: dict[str, list[str]] = {}
     for category, why in result.left.items():
         reasons.setdefault(why, []).append(category)
     for why, categories in reasons.items():  # one plain line per reason, e.g. "no model"
         ctx.emit(Log(level="warning", message=f"left: {', '.join(categories)}: {why}"))
+    ctx.emit(PhaseStarted(phase="agents", detail=f"{len(result.orders)} work orders"))
+
+
+def _needs(category: str, why: str) -> str:
+    """What would take a category left this run, in a few words."""
+    if "--agents" in why:
+        return "a run with it in --agents"
+    if category == "docker_lifecycle":
+        return "a running container, or a person"
+    if category == "timeout":
+        return "a key (ANTHROPIC_API_KEY), or a person: a hang waits on something absent"
+    if "ANTHROPIC_API_KEY" in why:
+        return "a key (ANTHROPIC_API_KEY), or a person"
+    return "a person"
+
+
+FAILURE_CHARS = 2000
+
+
+def _failure_text(report: TriageReport) -> dict[str, str]:
+    """The first failure's text per category (traceback trimmed), for the viewer's detail."""
+    by_id = {f.nodeid: f for f in report.failures}
+    texts = {}
+    for c in report.categories:
+        first = next((by_id[t] for t in c.tests if t in by_id), None)
+        if first is not None:
+            text = first.longrepr or first.message or ""
+            texts[c.key] = f"{first.nodeid}\n{text[-FAILURE_CHARS:]}"
+    return texts
 
 
 def agents(ctx: RunContext, lane: Lane) -> list[AgentResult]:

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.errors import Cancelled, TargetError
+from orchestrator.errors import Cancelled, NothingCollected, TargetError
 from orchestrator.events import (
     Emit,
     Stop,
@@ -415,7 +415,7 @@ def _check_start(spec: RunSpec, chunk: _Chunk, select: list[str] | None) -> None
     """Turn a pytest that could not start, or found nothing, into a one-line error."""
     if chunk.collected is not None:
         if not chunk.collected and select is None and not chunk.results and not spec.collect_only:
-            raise TargetError(
+            raise NothingCollected(
                 f"no tests collected in {spec.repo} with `{shlex.join(spec.command)}`: check the path, --ignore options and pytest's testpaths"
             )
         return
@@ -429,7 +429,7 @@ def _check_start(spec: RunSpec, chunk: _Chunk, select: list[str] | None) -> None
             f"pytest rejected the arguments: {_last_line(tail)}: fix --test-cmd/--ignore"
         )
     if chunk.exit_code == NO_TESTS_COLLECTED and select is None:
-        raise TargetError(
+        raise NothingCollected(
             f"no tests collected in {spec.repo}: check the path, --ignore options and pytest's testpaths"
         )
     if not chunk.results:

@@ -75,6 +75,12 @@ class PlainLog:
             case TestFinished():
                 return self._test_lines(event)
             case SuiteFinished():
+                suite = self._progress.finished_suites.get(event.label)
+                if suite is not None and suite.against is not None:
+                    return [
+                        f"suite {event.label} done: {suite.against.describe()} "
+                        f"({fmt_breakdown(event.counts)})"
+                    ]
                 return [f"suite {event.label} done: {fmt_breakdown(event.counts)}"]
             case PlanReady():
                 lines = [f"plan: {len(event.categories)} categories"]
@@ -93,9 +99,11 @@ class PlainLog:
 
     def _test_lines(self, event: TestFinished) -> list[str]:
         lines = []
-        if event.outcome in FAILING:
-            lines.append(f"  {event.outcome.upper()} {event.nodeid} ({event.label})")
         suite = self._progress.suites.get(event.label)
+        judged = suite is not None and suite.against is not None
+        # a judged suite names only its new failures: those already failing are counted at its end
+        if event.outcome in FAILING and (not judged or self._progress.is_new_failure(event)):
+            lines.append(f"  {event.outcome.upper()} {event.nodeid} ({event.label})")
         if suite and suite.total and suite.total >= self._progress_min:
             done, total, step = suite.done, suite.total, self._progress_step
             if done * 100 // total // step > (done - 1) * 100 // total // step:

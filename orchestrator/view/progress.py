@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.events import (
     AgentUpdate,
+    LeftCategory,
     PhaseStarted,
     PlanReady,
     RunFinished,
@@ -38,6 +39,25 @@ class SuiteProgress:
     passed: int = 0
     failed: int = 0
     current: str = ""
+    against: Against | None = None  # for a suite judged against the baseline
+
+
+@dataclass
+class Against:
+    """A verification, integration or final run measured against the baseline's failures."""
+
+    fixed: int = 0  # failed at baseline, passes now
+    already: int = 0  # failed at baseline, fails now
+    new: int = 0  # did not fail at baseline, fails now
+
+    def describe(self) -> str:
+        """`3 fixed, 11 already failing, 0 new`."""
+        return f"{self.fixed} fixed, {self.already} already failing, {self.new} new"
+
+
+def judged(label: str) -> bool:
+    """The suites whose failures are read against the baseline's."""
+    return label.startswith(("verify ", "integrate ")) or label == NOW_LABEL
 
 
 @dataclass
@@ -63,8 +83,13 @@ class RunProgress:
     before: Counts | None = None
     now: Counts | None = None
     categories: list[Category] = field(default_factory=list)  # the plan
+    left: list[LeftCategory] = field(default_factory=list)  # what no agent takes, and why
+    failure_text: dict[str, str] = field(default_factory=dict)
     agents: dict[str, AgentProgress] = field(default_factory=dict)  # by category
     finished: RunFinished | None = None
+    baseline_failing: set[str] | None = None  # known once the baseline has run in view
+    finished_suites: dict[str, SuiteProgress] = field(default_factory=dict)  # the latest per label
+    _baseline_seen: set[str] = field(default_factory=set)
 
     def apply(self, event: _Event) -> bool:
         """Fold in one event; False when it is no news, so a viewer does not repeat a line.
@@ -78,7 +103,10 @@ class RunProgress:
             case PhaseStarted():
                 self.phase = event
             case SuiteStarted():
-                self.suites[event.label] = SuiteProgress(event.label, event.total)
+                against = (
+                    Against() if judged(event.label) and self.baseline_failing is not None else None
+                )
+                self.suites[event.label] = SuiteProgress(event.label, event.total, against=against)
             case TestStarted():
                 if suite := self.suites.get(event.label):
                     suite.current = event.nodeid
@@ -87,14 +115,22 @@ class RunProgress:
                     suite.done += 1
                     suite.passed += event.outcome in ("passed", "xpassed")
                     suite.failed += event.outcome in FAILING
+                    self._judge(suite, event)
+                if event.label == BEFORE_LABEL and event.outcome in FAILING:
+                    self._baseline_seen.add(event.nodeid)
             case SuiteFinished():
-                self.suites.pop(event.label, None)
+                if event.label in self.suites:
+                    self.finished_suites[event.label] = self.suites.pop(event.label)
+                if event.label == BEFORE_LABEL and self.baseline_failing is None:
+                    self.baseline_failing = set(self._baseline_seen)
                 if event.label == BEFORE_LABEL and self.before is None:
                     self.before = event.counts
                 elif event.label == NOW_LABEL:
                     self.now = event.counts
             case PlanReady():
                 self.categories = event.categories
+                self.left = event.left
+                self.failure_text = event.failure_text
             case AgentUpdate():
                 return self._apply_agent(event)
             case RunFinished():
@@ -102,6 +138,22 @@ class RunProgress:
                 self.before, self.now = event.before, event.after
                 self.suites.clear()
         return True
+
+    def _judge(self, suite: SuiteProgress, event: TestFinished) -> None:
+        if suite.against is None or self.baseline_failing is None:
+            return
+        was_failing = event.nodeid in self.baseline_failing
+        if event.outcome in FAILING:
+            if was_failing:
+                suite.against.already += 1
+            else:
+                suite.against.new += 1
+        elif was_failing and event.outcome in ("passed", "xpassed"):
+            suite.against.fixed += 1
+
+    def is_new_failure(self, event: TestFinished) -> bool:
+        """A failure in a judged suite that the baseline did not have (unknown: True)."""
+        return self.baseline_failing is None or event.nodeid not in self.baseline_failing
 
     def _apply_agent(self, event: AgentUpdate) -> bool:
         agent = self.agents.get(event.category)
@@ -124,6 +176,29 @@ class RunProgress:
         """The agents' usage so far, summed; None before any agent reported some."""
         reported = [agent.usage for agent in self.agents.values() if agent.usage is not None]
         return sum(reported, Usage()) if reported else None
+
+
+def category_of(progress: RunProgress, key: str) -> Category | None:
+    """The plan's category (an order's or one left) by its key."""
+    for c in [*progress.categories, *(left.category for left in progress.left)]:
+        if c.key == key:
+            return c
+    return None
+
+
+def summary_lines(done: RunFinished) -> list[str]:
+    """How a finished run is told at its end: on the TUI and on the terminal after it closes."""
+    merged = done.merged
+    if done.integration_branch and "/" in done.integration_branch:  # the session's own prefix
+        prefix = done.integration_branch.rsplit("/", 1)[0] + "/"
+        merged = [b.removeprefix(prefix) for b in merged]
+    lines = [
+        f"Pass rate: {fmt_counts(done.before)} → {fmt_counts(done.after)}",
+        f"Merged: {fmt_list(merged)}",
+    ]
+    if done.integration_branch:
+        lines.append(f"Integration branch: {done.integration_branch}")
+    return [*lines, f"Left: {fmt_remaining(done.remaining)}", f"Handoff: {done.handoff}"]
 
 
 def fmt_counts(counts: Counts) -> str:

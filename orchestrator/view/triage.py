@@ -11,6 +11,16 @@ from orchestrator.triage.signature import trim as _trim
 from orchestrator.view.progress import fmt_breakdown
 
 _PRIORITY_STYLE = {"critical": "bold red", "high": "yellow", "medium": "cyan", "low": "dim"}
+TESTS_SHOWN = 3  # per category; the rest are counted
+
+
+def _tests(tests: list[str]) -> list[str | tuple[str, str]]:
+    """The category's tests, one a line, collapsed beyond a few with a count."""
+    parts: list[str | tuple[str, str]] = ["\n", ("  tests:", "dim")]
+    parts += [f"\n    {t}" for t in tests[:TESTS_SHOWN]]
+    if len(tests) > TESTS_SHOWN:
+        parts.append((f"\n    … and {len(tests) - TESTS_SHOWN} more", "dim"))
+    return parts
 
 
 def render_table(report: TriageReport) -> RenderableType:
@@ -41,6 +51,7 @@ def render_table(report: TriageReport) -> RenderableType:
             "\n",
             ("  files:   ", "dim"),
             ", ".join(c.affected_files[:5]),
+            *_tests(c.tests),
         )
         for c in report.categories
     ]

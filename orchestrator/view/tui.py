@@ -7,18 +7,20 @@ suite costs one repaint per interval instead of one per test.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import TextIO
 
 from rich.text import Text
 from textual import on
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, ProgressBar, RichLog, Static
 
 from orchestrator.events import (
@@ -35,7 +37,14 @@ from orchestrator.events import (
     _Event,
 )
 from orchestrator.view import panels
-from orchestrator.view.progress import RunProgress, clock_time, fmt_counts, fmt_phase, fmt_status
+from orchestrator.view.progress import (
+    RunProgress,
+    clock_time,
+    fmt_counts,
+    fmt_phase,
+    fmt_status,
+    summary_lines,
+)
 
 Work = Callable[[Emit, Controls], object]
 
@@ -45,12 +54,14 @@ LEVEL_STYLE = {"info": "", "warning": "warning", "error": "error"}  # theme vari
 HELP = """\
 orchestrate: keys
 
-  q      stop the run gracefully, then leave (again: leave now)
-  d      show the selected agent's diff and verification output
-  l      show and focus the log (again: hide it)
-  c      cancel the selected agent
-  ↑ ↓    select an agent
-  ?      this help (escape closes)
+  q, ctrl+c  stop the run gracefully, then leave (again: leave now)
+  enter, d   the selected plan item or agent: cause, fix, tests, failure, diff, verification
+  l          show and focus the log (again: hide it)
+  c          cancel the selected agent (its running verification is killed; never merged)
+  tab        move between the plan and the agents
+  ↑ ↓        select a row
+  ctrl+p     every command, by name
+  ?          this help (escape closes)
 """
 
 
@@ -88,7 +99,8 @@ class OrchestrateApp(App[object]):
     TITLE = "orchestrate"
     BINDINGS = [
         Binding("q", "quit", "Quit"),
-        Binding("d", "diff", "Diff"),
+        Binding("ctrl+c", "quit", "Stop", show=False, priority=True),
+        Binding("d", "diff", "Detail"),
         Binding("l", "toggle_log", "Log"),
         Binding("c", "cancel_agent", "Cancel agent"),
         Binding("question_mark", "help", "Help", key_display="?"),
@@ -101,20 +113,25 @@ class OrchestrateApp(App[object]):
     #suite-row { height: 1; }
     #suite-label { width: auto; padding-right: 1; }
     #suite-bar { width: auto; padding-right: 1; }
+    #suite-bar Bar { width: 24; }
     #suite-counts { width: 1fr; }
     #suite-now { height: 1; color: $text-muted; }
     #summary {
-        height: auto; max-height: 12; padding: 0 1; display: none;
+        height: auto; max-height: 8; padding: 0 1; display: none;
         border-top: solid $success; border-title-align: left;
     }
     #summary.shown { display: block; }
     DataTable, #bottom {
-        height: 1fr; min-height: 4;
+        height: 1fr; min-height: 3;
         border-top: solid $primary-muted; border-title-align: left;
     }
+    #plan { min-height: 5; }
+    #agents { height: auto; max-height: 12; min-height: 3; }
     DataTable:focus, #bottom:focus-within { border-top: solid $accent; }
     #bottom.hidden { display: none; }
     #log, #detail { height: 1fr; }
+    Screen.detail-open #summary { display: none; }
+    Screen.detail-open #plan, Screen.detail-open #agents { max-height: 7; }
     #detail-body { padding: 0 1; }
     """
 
@@ -138,6 +155,7 @@ class OrchestrateApp(App[object]):
         self._working = False
         self._stopping = False
         self._progress = RunProgress()  # everything shown of the run; widgets render from it
+        self._detail_key: str | None = None  # the plan item or agent the detail shows
 
     # --- layout ----------------------------------------------------------------------------
 
@@ -151,7 +169,7 @@ class OrchestrateApp(App[object]):
                 yield Static(id="suite-counts")
             yield Static(id="suite-now")
         yield Static(id="summary")
-        yield DataTable(id="plan", cursor_type="none")
+        yield DataTable(id="plan", cursor_type="row")
         yield DataTable(id="agents", cursor_type="row")
         with ContentSwitcher(id="bottom", initial="log"):
             yield RichLog(id="log", max_lines=2000, wrap=True)
@@ -162,7 +180,6 @@ class OrchestrateApp(App[object]):
     def on_mount(self) -> None:
         plan = self.query_one("#plan", DataTable)
         plan.border_title = "Plan"
-        plan.can_focus = False
         plan.add_column("category", key="category")
         plan.add_column("tests", key="count")
         plan.add_column("priority", key="priority")
@@ -170,7 +187,7 @@ class OrchestrateApp(App[object]):
         plan.add_column("title", key="title")
         agents = self.query_one("#agents", DataTable)
         agents.border_title = "Agents"
-        for key in ("category", "agent", "status", "attempt", "fixed", "branch"):
+        for key in ("category", "status", "fixed", "attempt", "agent", "branch"):
             agents.add_column(key, key=key)
         self.query_one("#bottom").border_title = "Log"
         self.query_one("#summary").border_title = "Summary"
@@ -222,8 +239,22 @@ class OrchestrateApp(App[object]):
             return
         self._show_summary()
         self._refresh()
+        if self.query_one("#agents", DataTable).row_count == 0:
+            self.query_one("#plan").focus()  # no agent ran: what is left is the story
+
+    def _widgets_gone(self) -> bool:
+        """The app is taking its widgets down: timers that still fire have nothing to draw."""
+        return not self.query("#header")
 
     def _drain(self) -> None:
+        if self._widgets_gone():
+            return
+        if self.controls.stop_requested and not self._stopping:  # a signal (SIGTERM, SIGHUP)
+            if not self._working:
+                self.exit(self.result)  # nothing runs: a closed terminal means leave
+                return
+            self._stopping = True  # the same graceful stop as `q`
+            self._write_log("stop requested: finishing the current step…", "warning")
         with self._inbox_lock:
             events, self._inbox = self._inbox, []
         if events:
@@ -254,6 +285,8 @@ class OrchestrateApp(App[object]):
                 self._write_log(event.message, LEVEL_STYLE[event.level], event.at)
             case RunFinished():
                 self._show_summary()
+                for key in self._progress.agents:
+                    self._show_agent(key)
 
     # --- views -------------------------------------------------------------------------------
 
@@ -269,16 +302,29 @@ class OrchestrateApp(App[object]):
             plan.add_row(
                 Text(c.key), c.count, c.priority, Text(c.agent or "-"), Text(c.title), key=c.key
             )
+        for left in self._progress.left:
+            c = left.category
+            plan.add_row(
+                Text(c.key),
+                c.count,
+                c.priority,
+                self._styled("left", panels.STATUS_STYLE["left"]),
+                Text(f"needs {left.needs}"),
+                key=c.key,
+            )
 
     def _show_agent(self, category: str) -> None:
         update = self._progress.agents[category].update
+        session = self._progress.run.session if self._progress.run else None
         cells = {
             "category": Text(update.category),
-            "agent": Text(update.agent),
-            "status": fmt_status(update.status),
-            "attempt": update.attempt or "",
+            "status": self._styled(
+                fmt_status(update.status), panels.STATUS_STYLE.get(update.status, "")
+            ),
             "fixed": f"{update.fixed}/{update.target}" if update.target else "",
-            "branch": Text(update.branch),
+            "attempt": update.attempt or "",
+            "agent": Text(update.agent),
+            "branch": Text(panels.short_branch(update.branch, session)),
         }
         agents = self.query_one("#agents", DataTable)
         if category in agents.rows:
@@ -286,10 +332,18 @@ class OrchestrateApp(App[object]):
                 agents.update_cell(category, column, value, update_width=True)
         else:
             agents.add_row(*cells.values(), key=category)
-        if self._detail_shown() and self._selected() == category:
+        if self._detail_shown() and self._detail_key == category:
             self._show_detail()
 
+    def _styled(self, text: str, style: str) -> Text:
+        """Rich text in a theme colour (`$success`, `bold $error`), for table cells."""
+        variables = self.get_css_variables()
+        words = [variables.get(w[1:], "") if w.startswith("$") else w for w in style.split()]
+        return Text(text, style=" ".join(w for w in words if w))
+
     def _show_header(self) -> None:
+        if self._widgets_gone():
+            return
         content = panels.header(self._progress, self._clock(), self._stopping)
         self.query_one("#header", Static).update(content)
 
@@ -312,16 +366,15 @@ class OrchestrateApp(App[object]):
         summary = self.query_one("#summary", Static)
         summary.update(panels.summary(self._progress, self.error, self._working))
         summary.add_class("shown")
-        self.query_one("#plan").display = False
 
     def _show_detail(self) -> None:
-        category = self._selected()
+        key = self._detail_key
         body = self.query_one("#detail-body", Static)
-        if category is None:
-            body.update(Content("No agent selected."))
+        if key is None:
+            body.update(Content("Nothing selected: choose a plan item or an agent."))
             return
-        body.update(panels.detail(category, self._progress.agents[category]))
-        self.query_one("#bottom").border_title = f"Agent {category}"
+        body.update(panels.detail(key, self._progress))
+        self.query_one("#bottom").border_title = key
 
     def _write_log(self, message: str, style: str = "", at: float | None = None) -> None:
         stamp = clock_time(at if at is not None else self._clock())
@@ -330,21 +383,22 @@ class OrchestrateApp(App[object]):
         line.append(message, style=colour)
         self.query_one("#log", RichLog).write(line)
 
-    def _selected(self) -> str | None:
-        agents = self.query_one("#agents", DataTable)
-        if agents.row_count == 0:
+    def _selected(self, table: str = "#agents") -> str | None:
+        rows = self.query_one(table, DataTable)
+        if rows.row_count == 0:
             return None
-        return agents.coordinate_to_cell_key(agents.cursor_coordinate).row_key.value
+        return rows.coordinate_to_cell_key(rows.cursor_coordinate).row_key.value
 
     def _detail_shown(self) -> bool:
         return self.query_one("#bottom", ContentSwitcher).current == "detail"
 
-    def on_data_table_row_highlighted(self, _message: DataTable.RowHighlighted) -> None:
-        if self._detail_shown():
+    def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:
+        if self._detail_shown() and message.data_table.has_focus:
+            self._detail_key = message.row_key.value
             self._show_detail()
 
-    def on_data_table_row_selected(self, _message: DataTable.RowSelected) -> None:
-        self.action_diff()
+    def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
+        self._open_detail(message.row_key.value)
 
     # --- commands out ------------------------------------------------------------------------
 
@@ -359,6 +413,13 @@ class OrchestrateApp(App[object]):
         self._refresh()
 
     def action_diff(self) -> None:
+        """The detail of the focused table's row (the agents' when neither has focus)."""
+        table = "#plan" if self.query_one("#plan").has_focus else "#agents"
+        self._open_detail(self._selected(table))
+
+    def _open_detail(self, key: str | None) -> None:
+        self._detail_key = key
+        self.screen.add_class("detail-open")  # the detail gets the room of the summary
         bottom = self.query_one("#bottom", ContentSwitcher)
         bottom.remove_class("hidden")
         bottom.current = "detail"
@@ -374,6 +435,7 @@ class OrchestrateApp(App[object]):
         bottom.remove_class("hidden")
         bottom.current = "log"
         bottom.border_title = "Log"
+        self.screen.remove_class("detail-open")
         log.focus()
 
     def action_cancel_agent(self) -> None:
@@ -387,3 +449,20 @@ class OrchestrateApp(App[object]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The app's own commands in the command palette (ctrl+p), then Textual's."""
+        yield SystemCommand("Stop the run", "Stop gracefully: resumable", self.action_quit)
+        yield SystemCommand("Cancel agent", "Cancel the selected agent", self.action_cancel_agent)
+        yield SystemCommand("Detail", "Cause, fix, tests, failure, diff", self.action_diff)
+        yield SystemCommand("Log", "Show or hide the log", self.action_toggle_log)
+        yield SystemCommand("Keys", "What each key does", self.action_help)
+        yield from super().get_system_commands(screen)
+
+    def print_summary(self, stream: TextIO | None = None) -> None:
+        """After the app closed: the run's outcome on the normal terminal, as pytest ends."""
+        out = stream or sys.stdout
+        if self._progress.finished is not None:
+            for line in summary_lines(self._progress.finished):
+                out.write(f"orchestrate: {line}\n")
+        out.flush()

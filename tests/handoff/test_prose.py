@@ -255,3 +255,20 @@ def test_indented_code_starting_with_hash_is_not_a_heading() -> None:
 def test_correct_utf8_is_kept_byte_for_byte(text: str) -> None:
     assert decode(text.encode()).encode() == text.encode()
     assert decode(b"\xef\xbb\xbf" + text.encode()) == text  # a BOM is dropped, nothing else
+
+
+def test_brace_expanded_node_ids_are_each_a_test() -> None:
+    view = parse_handoff(
+        "## Remaining failures\n### 1. Mock targets (5 failures)\n**Pattern**: `Called 0 times`\n"
+        "- `tests/unit/test_mail.py::{test_send, test_retry}`\n"
+        "- tests/unit/test_hooks.py::TestHooks::{test_a,test_b[x-1]}\n"
+        "- `tests/unit/test_one.py::test_alone`\n"
+    )
+    [category] = view.categories
+    assert category.tests == [
+        "tests/unit/test_mail.py::test_send",
+        "tests/unit/test_mail.py::test_retry",
+        "tests/unit/test_hooks.py::TestHooks::test_a",
+        "tests/unit/test_hooks.py::TestHooks::test_b[x-1]",
+        "tests/unit/test_one.py::test_alone",
+    ]

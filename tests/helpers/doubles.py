@@ -110,3 +110,19 @@ class CommentOnly(_Double):
     def edit(self, worktree: Path) -> None:
         path = worktree / "tests/test_b_redis.py"
         path.write_text("# checked by the orchestrator\n" + path.read_text())
+
+
+class TermOnce(_Double):
+    """Fixes `add`; the first time it is called, the process gets a SIGTERM (a `kill`) mid-run."""
+
+    def edit(self, worktree: Path) -> None:
+        import os
+        import signal
+        import time
+
+        flag = worktree.parent.parent / "terminated-once"
+        if not flag.exists():
+            flag.write_text("yes")
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.5)  # the main thread stops the run meanwhile
+        FixCorrectly().edit(worktree)

@@ -367,3 +367,95 @@ def test_a_malformed_handoff_is_one_line_and_nothing_runs(
     assert not (tmp_path / "handoffs").exists()
     assert not (repo / ".git" / "orchestrate").exists()  # no checkpoints, no worktrees
     assert git(repo, "branch", "--list", "orchestrate/*") == ""
+
+
+def _outcome(report: dict) -> tuple:
+    """What a run achieved, without its timings, session names and paths."""
+    counts = {k: v for k, v in report["after"].items() if k != "duration_s"}
+    agents = sorted(
+        (a["category"], a["status"], tuple(a["fixed"]), a["reason"] is None)
+        for a in report["agents"]
+    )
+    return counts, agents
+
+
+def test_sigterm_mid_run_then_resume_finishes_with_the_uninterrupted_result(
+    make_repo, capsys, agents
+):
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers need the main thread")
+    agents(unknown=doubles.FixCorrectly, async_event_loop=doubles.FixLower)
+    code, expected, err = run_cli(capsys, "run", str(make_repo(CALC)), "--parallel", "1")
+    assert code == 0, err
+
+    agents(unknown=doubles.TermOnce, async_event_loop=doubles.FixLower)
+    repo = make_repo(CALC)
+    code, report, err = run_cli(capsys, "run", str(repo), "--parallel", "1")
+    assert code == 130 and report is None
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    session = re.search(r"--resume (\S+)`", last).group(1)
+    assert last == (
+        f"orchestrate: error: run {session} stopped; "
+        f"resume with `orchestrate run {repo} --resume {session}`"
+    )
+    [handoff] = (repo / "handoffs").glob("*.md")
+    assert f"orchestrate run {repo} --resume {session}" in handoff.read_text()
+
+    # what a SIGKILL would have left too: a worktree holding an agent branch, a scratch branch
+    worktrees = GitRepo(repo).state_dir / "worktrees"
+    git(
+        repo,
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        f"orchestrate/{session}/unknown-x",
+        str(worktrees / f"orchestrate-{session}-unknown-x"),
+    )
+    git(repo, "branch", f"orchestrate/{session}/scratch-final")
+
+    # the interrupted handoff continues the same session, like --resume
+    code, resumed, err = run_cli(capsys, "resume", str(handoff), str(repo))
+    assert code == 0, err
+    assert f"is interrupted session {session}: it goes on from where it stopped" in err
+    assert "resume: removed what the interrupted run left: 2" in err
+    assert resumed["session"] == session
+    assert _outcome(resumed) == _outcome(expected)
+    assert not list((GitRepo(repo).state_dir / "worktrees").iterdir())
+
+
+def test_resuming_our_own_finished_handoff_keeps_merged_work_and_finds_nothing_new(
+    make_repo, capsys, agents
+):
+    repo, first, path = first_session(make_repo, capsys, agents, None)
+    integration = first["integration_branch"]  # not merged: HEAD is still session 1's base
+
+    code, second, err = run_cli(capsys, "resume", str(path), str(repo))
+
+    assert code == 0, err
+    assert f"orchestrate: starting from {integration}: the handoff's merged fixes are kept" in err
+    assert "since the handoff: the handoff matches the repository" in err
+    assert "new failures" not in err
+    # the fix merged in session 1 is not redone: the event-loop agent ran once
+    calls = GitRepo(repo).state_dir / "calls-FixLower.log"
+    assert calls.read_text().split() == ["async_event_loop"]
+    assert second["before"]["failed"] == 2  # counted from the integration branch
+    assert [a["category"] for a in second["agents"]] == []  # the rest needs a model
+    state = read_handoff(Path(second["handoff"])).state
+    assert state.base_commit == git(repo, "rev-parse", integration)
+    assert [c.tests for c in state.remaining] == [[ADD], [SUB]]
+
+    # HEAD moves on beside the unmerged branch: the choice is the user's, named exactly
+    (repo / "NOTES.md").write_text("notes\n")
+    git(repo, "add", "NOTES.md")
+    git(repo, "commit", "-q", "-m", "notes")
+    code, _, err = run_cli(capsys, "resume", str(path), str(repo))
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        f"orchestrate: error: HEAD has moved since the handoff and its integration branch "
+        f"{integration} is not merged: pass `--base {integration}` to continue from that branch, "
+        "or `--base HEAD` to start over from HEAD"
+    )

@@ -214,16 +214,34 @@ def test_interrupted_run_resumes_without_redoing_finished_agents(
 def test_dirty_tree_is_refused_unless_included(make_repo, tmp_path, capsys, agents):
     agents(unknown=doubles.FixCorrectly, async_event_loop=doubles.FixLower)
     repo = make_repo(CALC)
-    (repo / "calc" / "version.py").write_text('VERSION = "1.5"\n')
+    ops = repo / "calc" / "ops.py"
+    ops.write_text(ops.read_text() + '\nVERSION = "1.5"\n')
+    (repo / "notes.txt").write_text("untracked: never blocks a run, never goes in\n")
     before = GitRepo(repo).fingerprint()
+    sessions = GitRepo(repo).state_dir / "sessions"
 
     code, _, err = run_cli(repo, tmp_path, capsys)
     assert code == 2
     last = err.strip().splitlines()[-1]
-    assert last.startswith("orchestrate: error: working tree has uncommitted changes")
+    assert last.startswith(
+        "orchestrate: error: uncommitted changes to tracked files (calc/ops.py): commit or stash"
+    )
     assert "--include-uncommitted" in last
+    assert not sessions.exists() or not any(sessions.iterdir())  # a refusal records nothing
 
     code, report, _ = run_cli(repo, tmp_path, capsys, "--include-uncommitted")
     assert code == 0
-    assert '"1.5"' in git(repo, "show", f"{report['integration_branch']}:calc/version.py")
+    assert '"1.5"' in git(repo, "show", f"{report['integration_branch']}:calc/ops.py")
+    assert "notes.txt" not in git(
+        repo, "ls-tree", "-r", "--name-only", report["integration_branch"]
+    )
     assert GitRepo(repo).fingerprint() == before
+
+
+def test_an_untracked_file_does_not_block_a_run(make_repo, tmp_path, capsys, agents):
+    agents(async_event_loop=doubles.FixLower)
+    repo = make_repo(CALC)
+    (repo / "scratch.py").write_text("x = 1\n")
+    code, report, err = run_cli(repo, tmp_path, capsys)
+    assert code == 0, err
+    assert report["integration_branch"]

@@ -139,3 +139,24 @@ def test_small_suites_print_no_progress_and_threads_do_not_interleave_lines():
     assert lines[0] == "suite verify x: 5 tests"
     assert len(lines) == 1 + 800
     assert all(re.fullmatch(r"info: agent \d step \d+ x{50}", line) for line in lines[1:])
+
+
+def test_a_verification_is_read_against_the_baseline_fixed_already_failing_new():
+    stream = io.StringIO()
+    log = PlainLog(stream)
+    log(SuiteStarted(label="baseline", total=4))
+    for nodeid, outcome in [("t::a", "failed"), ("t::b", "failed"), ("t::c", "passed")]:
+        log(TestFinished(label="baseline", nodeid=nodeid, outcome=outcome))
+    log(SuiteFinished(label="baseline", counts=Counts(total=3, passed=1, failed=2)))
+    stream.truncate(0)
+    stream.seek(0)
+    log(SuiteStarted(label="verify uuid_type", total=3))
+    for nodeid, outcome in [("t::a", "passed"), ("t::b", "failed"), ("t::c", "failed")]:
+        log(TestFinished(label="verify uuid_type", nodeid=nodeid, outcome=outcome))
+    log(SuiteFinished(label="verify uuid_type", counts=Counts(total=3, passed=1, failed=2)))
+    assert lines_of(stream) == [
+        "suite verify uuid_type: 3 tests",
+        "  FAILED t::c (verify uuid_type)",  # only the new failure is named
+        "suite verify uuid_type done: 1 fixed, 1 already failing, 1 new "
+        "(3 tests: 1 passed, 2 failed, 0 errors, 0 skipped in 0.0s)",
+    ]

@@ -11,6 +11,7 @@ from orchestrator.events import (
     AgentUpdate,
     Controls,
     Emit,
+    LeftCategory,
     Log,
     PhaseStarted,
     PlanReady,
@@ -174,11 +175,12 @@ async def test_the_screen_follows_the_event_stream():
         assert (bar.total, bar.progress) == (10, 4)
         assert text(app, "#suite-counts") == "4/10 tests  2 passed  1 failing"
         assert text(app, "#suite-now") == "now: tests/test_shop.py::test_4"
-        assert text(app, "#status") == "baseline: whole suite"
+        track = "baseline › isolation › triage › agents › integrate › final"
+        assert text(app, "#status") == track
 
         await feed(app, pilot, agent_events())
         assert not app.query_one("#suite").display
-        assert text(app, "#status") == "agents: 2 specialists   pass rate 40.0% → …"
+        assert text(app, "#status") == f"{track}   40.0% → …"  # the phase follows the run
         plan = app.query_one("#plan", DataTable)
         assert [str(row[0]) for row in map(plan.get_row_at, range(plan.row_count))] == [
             "model_defaults",
@@ -192,7 +194,7 @@ async def test_the_screen_follows_the_event_stream():
         assert agents.row_count == 2
         assert cell(app, "#agents", "model_defaults", "status") == "accepted"
         assert cell(app, "#agents", "model_defaults", "fixed") == "3/3"
-        assert cell(app, "#agents", "model_defaults", "branch") == BRANCH + "model_defaults"
+        assert cell(app, "#agents", "model_defaults", "branch") == "…/model_defaults"
         assert cell(app, "#agents", "uuid_type", "status") == "proposing"
         assert cell(app, "#agents", "uuid_type", "attempt") == "2"
         # the latest usage per agent: 0.5 + 0.25
@@ -205,19 +207,18 @@ async def test_the_screen_follows_the_event_stream():
         await feed(app, pilot, finish_events())
         assert cell(app, "#agents", "uuid_type", "status") == "no patch"
         assert cell(app, "#agents", "model_defaults", "status") == "merged"
-        assert text(app, "#status") == "finished   pass rate 40.0% → 90.0%"
+        assert text(app, "#status") == "finished   40.0% → 90.0%"
         assert "0:00:15" in text(app, "#header")  # elapsed stops at RunFinished
         summary = text(app, "#summary")
         assert summary.splitlines() == [
             "Pass rate: 4/10 passed (40.0%) → 9/10 passed (90.0%)",
-            "Merged: orchestrate/s1/model_defaults",
+            "Merged: model_defaults",
             "Integration branch: orchestrate/s1/integration",
             "Left: uuid_type (2), test_isolation (1)",
             "Handoff: /src/shop/.git/orchestrate/handoff.md",
-            "Press q to leave.",
         ]
         assert app.query_one("#summary").display
-        assert not app.query_one("#plan").display
+        assert app.query_one("#plan").display  # what is left stays one key away
 
 
 @pytest.mark.asyncio
@@ -331,10 +332,7 @@ async def test_emitted_test_events_are_coalesced_into_few_repaints():
         assert text(app, "#suite-counts") == "3000/3000 tests  2700 passed  300 failing"
         assert app.result == 3000
         assert refreshes < 50
-        assert text(app, "#summary").splitlines() == [
-            "The run ended without a result.",
-            "Press q to leave.",
-        ]
+        assert text(app, "#summary").splitlines() == ["The run ended without a result."]
 
 
 @pytest.mark.asyncio
@@ -365,7 +363,7 @@ async def test_everything_fits_at_80_by_24():
         for selector in ("#header", "#status", "#summary", "#agents", "#bottom", "Footer"):
             region = app.query_one(selector).region
             assert region.height > 0 and screen.contains_region(region), selector
-        assert app.query_one("#summary").region.height >= 7  # border + six lines, none cut
+        assert app.query_one("#summary").region.height >= 6  # border + five lines, none cut
         assert app.query_one("#agents").region.height >= 4  # title, header and two rows
 
 
@@ -401,3 +399,127 @@ def test_snapshot_diff_at_80_by_24(snap_compare):
         await pilot.press("d")
 
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+def left_plan() -> PlanReady:
+    hang = category("timeout", 2, "high", None).model_copy(
+        update={
+            "tests": ["tests/test_net.py::test_fetch", "tests/test_net.py::test_retry"],
+            "root_cause": "waits on a server that is not running",
+            "fix_strategy": "bounded waits, a fake server",
+        }
+    )
+    return PlanReady(
+        categories=PLAN[:2],
+        left=[
+            LeftCategory(
+                category=hang,
+                reason="no offline specialist; needs a model (set ANTHROPIC_API_KEY)",
+                needs="a key (ANTHROPIC_API_KEY), or a person",
+            )
+        ],
+        failure_text={"timeout": "tests/test_net.py::test_fetch\nFailed: Timeout >20.0s"},
+        at=T0 + 6,
+    )
+
+
+@pytest.mark.asyncio
+async def test_enter_on_a_left_category_shows_its_tests_and_why_it_is_left():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot, [*start_events(), SuiteFinished(label="baseline", counts=BEFORE)])
+        await feed(app, pilot, [left_plan()])
+        assert cell(app, "#plan", "timeout", "agent") == "left"
+        assert (
+            cell(app, "#plan", "timeout", "title") == "needs a key (ANTHROPIC_API_KEY), or a person"
+        )
+        app.query_one("#plan").focus()
+        await pilot.press("down", "down", "enter")
+        detail = text(app, "#detail-body")
+        assert detail.startswith("timeout: left (no offline specialist; needs a model")
+        assert "would take it: a key (ANTHROPIC_API_KEY), or a person" in detail
+        assert "cause: waits on a server that is not running" in detail
+        assert (
+            "tests (2)\n  tests/test_net.py::test_fetch\n  tests/test_net.py::test_retry" in detail
+        )
+        assert "failure\ntests/test_net.py::test_fetch\nFailed: Timeout >20.0s" in detail
+        await pilot.press("up")  # the detail follows the plan's cursor
+        assert text(app, "#detail-body").startswith("uuid_type: planned, not started")
+
+
+@pytest.mark.asyncio
+async def test_enter_on_an_agent_shows_its_verification_and_statuses_are_coloured():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot, start_events() + agent_events())
+        await pilot.press("enter")
+        detail = text(app, "#detail-body")
+        assert detail.startswith("model_defaults (model_defaults): accepted")
+        assert f"branch {BRANCH}model_defaults" in detail  # the whole name
+        assert "3 passed in 0.12s" in detail
+        table = app.query_one("#agents", DataTable)
+        accepted = table.get_cell("model_defaults", "status")
+        proposing = table.get_cell("uuid_type", "status")
+        assert accepted.style and proposing.style and accepted.style != proposing.style
+
+
+@pytest.mark.asyncio
+async def test_every_agent_shows_at_80_by_24_and_the_palette_has_the_apps_commands():
+    many = [category(f"cat_{i}", 2) for i in range(7)]
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await feed(app, pilot, start_events())
+        await feed(app, pilot, [PlanReady(categories=many, at=T0 + 6)])
+        await feed(
+            app,
+            pilot,
+            [
+                AgentUpdate(
+                    category=c.id, agent=c.id, status="proposing", target=2, branch=BRANCH + c.id
+                )
+                for c in many
+            ],
+        )
+        agents = app.query_one("#agents", DataTable)
+        assert agents.region.height >= 2 + 7  # border title, header, seven rows
+        assert app.screen.region.contains_region(agents.region)
+        assert cell(app, "#agents", "cat_6", "branch") == "…/cat_6"
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert titles[:5] == ["Stop the run", "Cancel agent", "Detail", "Log", "Keys"]
+
+
+@pytest.mark.asyncio
+async def test_ctrl_c_is_the_graceful_stop_and_twice_leaves():
+    release = threading.Event()
+
+    def work(emit: Emit, controls: Controls) -> str:
+        while not controls.stop_requested:
+            time.sleep(0.01)
+        release.wait(5)
+        return "stopped"
+
+    app = make_app(work=work)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+c")
+        assert app.controls.stop_requested and app.is_running
+        assert "stopping…" in text(app, "#header")
+        await pilot.press("ctrl+c")  # again: leave now
+        await pilot.pause()
+    assert not app.is_running
+    release.set()
+
+
+@pytest.mark.asyncio
+async def test_a_stop_signal_after_the_run_finished_leaves_the_app():
+    """A closed terminal (SIGHUP) sets the stop; with nothing running the app must not linger."""
+    app = make_app(work=lambda emit, controls: "done")
+    async with app.run_test(size=SIZE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.is_running
+        app.controls.request_stop()  # what the SIGHUP/SIGTERM handler does
+        for _ in range(100):
+            if not app.is_running:
+                break
+            await asyncio.sleep(0.02)
+    assert app.result == "done" and not app.is_running

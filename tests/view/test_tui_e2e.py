@@ -99,15 +99,77 @@ def agent_rows(screen: str) -> dict[str, str]:
     """category -> status, from the Agents table as the terminal shows it."""
     lines = screen.splitlines()
     header = next(
-        i for i, line in enumerate(lines) if line.split()[:3] == ["category", "agent", "status"]
+        i for i, line in enumerate(lines) if line.split()[:3] == ["category", "status", "fixed"]
     )
     rows = {}
     for line in lines[header + 1 :]:
         cells = line.split()
         if len(cells) < 3 or line.startswith("─"):
             break
-        rows[cells[0]] = cells[2]
+        rows[cells[0]] = cells[1]
     return rows
+
+
+class Tmux:
+    """One tmux server of our own, one 80x24 window running a command."""
+
+    def __init__(self, command: str, width: int = 80, height: int = 24) -> None:
+        self.socket = f"tui-e2e-{os.getpid()}-{time.monotonic_ns()}"
+        self(
+            *("-f", "/dev/null", "new-session", "-d", "-s", "main"),
+            *("-x", str(width), "-y", str(height)),
+            f'{command}; echo "[exit status $?]"; sleep 600',
+        )
+
+    def __call__(self, *args: str) -> str:
+        proc = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True
+        )
+        return proc.stdout
+
+    def wait_for(self, pattern: str, timeout_s: float) -> str:
+        deadline, screen = time.monotonic() + timeout_s, ""
+        while time.monotonic() < deadline:
+            screen = self("capture-pane", "-p", "-t", "main")
+            if re.search(pattern, screen):
+                return screen
+            time.sleep(0.25)
+        raise AssertionError(f"{pattern!r} not on the screen after {timeout_s} s:\n{screen}")
+
+    def keys(self, *keys: str) -> None:
+        self("send-keys", "-t", "main", *keys)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+def test_at_80_by_24_a_left_category_opens_and_q_leaves_the_summary_on_the_terminal(
+    make_repo,
+) -> None:
+    repo = make_repo(
+        {
+            "calc.py": "def add(a, b):\n    return a - b\n",
+            "tests/test_calc.py": "from calc import add\n\n\ndef test_add():\n"
+            "    assert add(2, 3) == 5\n\n\ndef test_ok():\n    pass\n",
+        }
+    )
+    command = shlex.join([ORCHESTRATE, "run", str(repo), "--no-isolation"])
+    tmux = Tmux(f"env -u ANTHROPIC_API_KEY {command}")
+    try:
+        tmux.wait_for(r"Handoff:", 90)  # finished: the summary is up
+        tmux.keys("Enter")  # on the plan's one row (no agent ran): left for a model or a person
+        detail = tmux.wait_for(r"would take it", 10)
+        assert "unknown: left (no offline specialist; needs a model" in detail
+        assert "tests/test_calc.py::test_add" in detail
+        tmux.keys("q")
+        screen = tmux.wait_for(r"\[exit status \d+\]", 30)
+    finally:
+        tmux.close()
+    assert "[exit status 0]" in screen, screen
+    after = screen[screen.rindex("orchestrate: Pass rate:") :]  # on the terminal, after the app
+    assert after.startswith("orchestrate: Pass rate: 1/2 passed (50.0%) → 1/2 passed (50.0%)")
+    assert "orchestrate: Left: unknown (1)" in after
+    assert f"orchestrate: Handoff: {repo}/handoffs/" in after.replace("\n", "")  # wrapped at 80
 
 
 @pytest.mark.xdist_group("demo")
