@@ -292,7 +292,10 @@ class GitRepo:
         if files is None:
             self.git("add", "-A", "--", ".", *_JUNK, cwd=worktree)
         elif files:
-            self.git("add", "-A", "--", *files, cwd=worktree)
+            tracked = set(self.git("ls-files", "-z", "--", *files, cwd=worktree).split("\0"))
+            present = [f for f in files if f in tracked or (worktree / f).exists()]
+            if present:
+                self.git("add", "-A", "--", *present, cwd=worktree)
         staged = self.git("diff", "--cached", "--name-only", "--no-renames", "-z", cwd=worktree)
         big = [
             f
