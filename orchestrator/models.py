@@ -204,6 +204,7 @@ class RunSpec(Model):
     sandbox: Literal["auto", "required", "off"] = "auto"
     network: Literal["loopback", "none", "host"] = "loopback"
     pass_env: list[str] = Field(default_factory=list)  # secret-looking variables the suite needs
+    writable: list[str] = Field(default_factory=list)  # outside the worktree, inside the sandbox
 
     def command_line(self) -> str:
         return command_line(self.command, self.ignores, self.deselect)

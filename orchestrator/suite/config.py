@@ -31,6 +31,8 @@ class TargetConfig(BaseModel):
     # Variables kept in the sandboxed environment although they look like secrets.
     pass_env: list[str] = Field(default_factory=list, alias="pass-env")
     network: Literal["loopback", "none", "host"] | None = None
+    # Paths outside the worktree the suite must write inside the sandbox (a service's state).
+    writable: list[str] = Field(default_factory=list)
     models: dict[str, str] = Field(default_factory=dict)  # the model agent's model per category
     escalate_model: str | None = Field(default=None, alias="escalate-model")  # its last attempt's
 
@@ -103,7 +105,15 @@ def run_spec(
         sandbox=sandbox,
         network=network,
         pass_env=config.pass_env,
+        writable=_writable(repo, config.writable),
     )
+
+
+def _writable(repo: Path, configured: list[str]) -> list[str]:
+    """`[tool.orchestrator] writable` (relative to the repo, `~` expanded), then the
+    `ORCHESTRATE_WRITABLE` variable (os.pathsep-separated), for a machine's own services."""
+    extra = os.environ.get("ORCHESTRATE_WRITABLE", "").split(os.pathsep)
+    return [str(repo / Path(p).expanduser()) for p in [*configured, *extra] if p]
 
 
 def in_worktree(spec: RunSpec, worktree: Path) -> RunSpec:

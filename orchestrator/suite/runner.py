@@ -208,7 +208,7 @@ def _confined(spec: RunSpec, argv: list[str], env: dict[str, str], tmp: Path) ->
         argv,
         workdir=Path(spec.repo),
         env=env,
-        writable=[tmp],
+        writable=[tmp, *(Path(p) for p in spec.writable if os.path.exists(p))],
         network=spec.network,
         readable=_readable(spec, env),
     )
@@ -216,8 +216,12 @@ def _confined(spec: RunSpec, argv: list[str], env: dict[str, str], tmp: Path) ->
 
 def _readable(spec: RunSpec, env: dict[str, str]) -> list[Path]:
     """What the run reads that may live where the sandbox hides (the home, /tmp): the checkout
-    a worktree belongs to, the interpreter (a venv and the Python it links to), PYTHONPATH."""
+    a worktree belongs to, the interpreter (a venv and the Python it links to), PYTHONPATH, and
+    the tools on PATH the suite calls (a `docker` in `~/.local/bin`)."""
     paths = [Path(p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    hidden = {"/tmp", os.path.abspath(env.get("HOME") or os.path.expanduser("~"))}
+    tools = [p for p in env.get("PATH", "").split(os.pathsep) if os.path.isabs(p)]
+    paths += [Path(p) for p in tools if os.path.abspath(p) not in hidden]  # never a whole home
     paths += _checkout_of(Path(spec.repo))
     executable = shutil.which(spec.command[0], path=env.get("PATH"))
     if executable:

@@ -42,6 +42,7 @@ def test_corpus_shape_is_fixed_exactly(
     if shape.docker:
         _, state = fake_docker(tmp_path, shape.docker)
         monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.setenv("ORCHESTRATE_WRITABLE", str(state.parent))  # the daemon's state, shared
     repo = shape.build(tmp_path / "repo")
     report = run(repo, tmp_path, capsys, "--agents", shape.specialist, isolation=shape.isolation)
     result = assert_fixed(report, shape)

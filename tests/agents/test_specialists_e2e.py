@@ -781,6 +781,7 @@ def test_docker_lifecycle_restores_containers_in_finally(make_repo, tmp_path, ca
     _, state = fake_docker(tmp_path, {"cos_redis": "running", "cos_search": "running"})
     # The suite and the orchestrator's own watchdog both talk to the fake docker.
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("ORCHESTRATE_WRITABLE", str(state.parent))  # the daemon's state, shared
     repo = make_repo(DOCKER_FILES)
     report = run(repo, tmp_path, capsys, "--agents", "docker_lifecycle")
     result = assert_all_fixed(report, "docker_lifecycle", 2)
@@ -985,6 +986,7 @@ def test_every_specialist_declines_what_it_cannot_determine(
     # cos_cache was left paused by something outside the suite: no test to fix.
     _, state = fake_docker(tmp_path, {"cos_cache": "paused"})
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("ORCHESTRATE_WRITABLE", str(state.parent))  # the daemon's state, shared
     repo = make_repo(DECLINE_FILES)
     specialists = ",".join(sorted({name for name, _ in DECLINES.values()}))
     report = run(repo, tmp_path, capsys, "--agents", specialists, isolation=True)

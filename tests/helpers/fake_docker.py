@@ -59,7 +59,8 @@ def fake_docker(
 ) -> tuple[Path, Path]:
     """A `docker` executable in tmp_path/bin and the JSON file holding its containers' states;
     `delays`: seconds a verb takes (a slow daemon)."""
-    state = tmp_path / "docker-state.json"
+    state = tmp_path / "docker" / "docker-state.json"  # its own directory: bound writable
+    state.parent.mkdir(exist_ok=True)
     state.write_text(
         json.dumps({"containers": containers, "broken": broken or [], "delays": delays or {}})
     )

@@ -46,6 +46,7 @@ def test_a_patch_whose_victim_passes_only_after_a_repair_is_rejected(
 ) -> None:
     _, state = fake_docker(tmp_path, {"cos_redis": "running"})
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("ORCHESTRATE_WRITABLE", str(state.parent))  # the daemon's state, shared
     agents(docker_lifecycle=doubles.CommentOnly)
     repo = make_repo(FILES)
     report = run(repo, tmp_path, capsys)
