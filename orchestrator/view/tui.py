@@ -269,7 +269,11 @@ class OrchestrateApp(App[object]):
             case PhaseStarted():
                 self._write_log(fmt_phase(event), "accent", event.at)
             case SuiteFinished():
-                self._write_log(f"suite {event.label}: {fmt_counts(event.counts)}", at=event.at)
+                suite = self._progress.finished_suites.get(event.label)
+                against = f" ({suite.against.describe()})" if suite and suite.against else ""
+                self._write_log(
+                    f"suite {event.label}: {fmt_counts(event.counts)}{against}", at=event.at
+                )
             case PlanReady():
                 self._show_plan()
                 self._write_log(f"plan: {len(event.categories)} categories", at=event.at)

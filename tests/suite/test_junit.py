@@ -138,7 +138,7 @@ EXPECTED = {
 
 def _triage(*argv: str) -> dict:
     code, out, err = cli("triage", *argv, "--json")
-    assert code == 0, err
+    assert code == 1, err
     return json.loads(out)
 
 

@@ -461,7 +461,7 @@ def triaged(broken_repo: Path) -> tuple[dict, float]:
         code, out, err = _triage(str(broken_repo), "--json", "--no-isolation", "--timeout", "2")
     finally:
         os.environ.update({k: v for k, v in old_env.items() if v is not None})
-    assert code == 0, err
+    assert code == 1, err
     return json.loads(out), time.monotonic() - started
 
 
@@ -571,7 +571,7 @@ def test_readable_output_names_the_categories(make_repo) -> None:
         }
     )
     code, out, err = _triage(str(repo), "--no-isolation")
-    assert code == 0, err
+    assert code == 1, err
     assert "uuid_type" in out and "unknown" in out
     assert "3 tests: 1 passed, 2 failed" in out
     assert "Failure categories" in out
@@ -582,9 +582,9 @@ def test_readable_output_names_the_categories(make_repo) -> None:
 # --- bad input -------------------------------------------------------------------------------
 
 
-def _one_line_error(argv: list[str]) -> str:
+def _one_line_error(argv: list[str], exit_code: int = 2) -> str:
     code, out, err = _triage(*argv)
-    assert code == 2, (out, err)
+    assert code == exit_code, (out, err)
     assert out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -606,7 +606,7 @@ def test_not_a_git_repository(tmp_path: Path) -> None:
 
 def test_no_tests_collected(make_repo) -> None:
     repo = make_repo({"app.py": "X = 1\n"})
-    line = _one_line_error([str(repo), "--json", "--no-isolation"])
+    line = _one_line_error([str(repo), "--json", "--no-isolation"], exit_code=5)
     assert "no tests collected" in line and str(repo) in line
 
 

@@ -36,10 +36,10 @@ def test_demo_fixes_all_a_codemod_can_and_says_so_on_screen_and_in_json(tmp_path
     assert "ANTHROPIC_API_KEY" not in os.environ
     proc = subprocess.run(
         ["bash", str(ROOT / "bench" / "tui_tmux.sh"), ORCHESTRATE, "demo", "--dir", str(tmp_path)],
-        env={**os.environ, "TIMEOUT": "150", "WIDTH": "160", "HEIGHT": "50"},
+        env={**os.environ, "TIMEOUT": "300", "WIDTH": "160", "HEIGHT": "50"},
         capture_output=True,
         text=True,
-        timeout=190,
+        timeout=340,
     )
     screen = proc.stdout
     assert proc.returncode == 0, f"{proc.stderr}\n{screen}"
