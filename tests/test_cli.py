@@ -304,7 +304,7 @@ def test_help_lists_every_command(capsys) -> None:
     assert exited.value.code == 0
     out = capsys.readouterr().out
     listed = re.findall(r"^    (\w+)\s", out, re.M)
-    assert listed == ["triage", "run", "resume", "bisect", "handoff", "clean", "demo"]
+    assert listed == ["triage", "run", "resume", "bisect", "handoff", "transcript", "clean", "demo"]
 
 
 HEAVY = ("langgraph", "anthropic", "textual", "libcst", "git", "rich")

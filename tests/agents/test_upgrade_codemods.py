@@ -268,7 +268,7 @@ def test_the_models_work_order_names_the_package_and_versions(tmp_path: Path) ->
         ],
     )
     work = order("dependency_upgrade", "numpy", {"app.py": "x = 1\n"}, tmp_path, environment=env)
-    text = render_order(work, [])
+    text = render_order(work)
     assert "## Environment (the target's own interpreter)" in text
     assert "- changed: numpy 1.26.4 -> 2.1.3 (requirements.txt since abc1234)" in text
     assert "- installed: numpy 2.1.3" in text and "Python 3.12.1" in text
