@@ -353,23 +353,22 @@ def _command_runner(ctx: RunContext, worktree: Path) -> Callable[[str, float], s
             network="none",
             readable=[p for p in (python.parent.parent, ctx.repo.root) if p.is_absolute()],
         )
-        with ctx.repo.preserved(worktree):  # only the tools' edits are the model's work
-            proc = subprocess.Popen(
-                argv,
-                cwd=worktree,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            try:
-                out, _ = proc.communicate(timeout=timeout_s)
-                status = f"exit code {proc.returncode}"
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                out, _ = proc.communicate()
-                status = f"killed at its {timeout_s:.0f} s timeout"
+        proc = subprocess.Popen(
+            argv,
+            cwd=worktree,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            out, _ = proc.communicate(timeout=timeout_s)
+            status = f"exit code {proc.returncode}"
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+            status = f"killed at its {timeout_s:.0f} s timeout"
         text = out.decode("utf-8", errors="replace")
         if len(text) > OUTPUT_CHARS:
             half = OUTPUT_CHARS // 2

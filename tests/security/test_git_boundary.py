@@ -127,7 +127,7 @@ def test_triage_never_writes_into_the_checkout(tmp_path: Path) -> None:
     commit_all(root)
     (root / "uncommitted.txt").write_text("mine\n")
     code, _, err = cli("triage", str(root), "--json", "--no-isolation")
-    assert code == 0, err
+    assert code == 1, err  # a red suite: pytest's exit code
     assert not (root / "written.txt").exists()
     assert (root / "uncommitted.txt").read_text() == "mine\n"
     assert git(root, "worktree", "list").count("\n") == 0
