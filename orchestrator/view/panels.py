@@ -165,6 +165,9 @@ def _agent_parts(agent: AgentProgress) -> Parts:
         u = agent.usage
         activity += f"; model {u.model or '?'}: {u.input_tokens + u.output_tokens:,} tokens, ${u.cost_usd:.2f}"
     parts.append(f"{activity}\n")
+    if agent.steps:
+        parts.append(("\nwhat the model is doing\n", "bold"))
+        parts += [f"  {step}\n" for step in agent.steps]
     parts.append(("\ndiff\n", "bold"))
     for line in (agent.diff or "(no diff yet)").splitlines():
         parts.append((f"{line}\n", diff_style(line)))

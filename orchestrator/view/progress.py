@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from orchestrator.events import (
+    AgentStep,
     AgentUpdate,
     LeftCategory,
     PhaseStarted,
@@ -71,6 +72,10 @@ class AgentProgress:
     diff: str | None = None
     verify_output: str | None = None
     usage: Usage | None = None
+    steps: list[str] = field(default_factory=list)  # a model agent's latest steps
+
+
+STEPS_KEPT = 8
 
 
 @dataclass
@@ -133,6 +138,10 @@ class RunProgress:
                 self.failure_text = event.failure_text
             case AgentUpdate():
                 return self._apply_agent(event)
+            case AgentStep():
+                agent = self.agents.get(event.category)
+                if agent is not None:
+                    agent.steps = [*agent.steps, f"#{event.attempt} {event.text}"][-STEPS_KEPT:]
             case RunFinished():
                 self.finished = event
                 self.before, self.now = event.before, event.after

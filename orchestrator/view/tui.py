@@ -24,6 +24,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import ContentSwitcher, DataTable, Footer, ProgressBar, RichLog, Static
 
 from orchestrator.events import (
+    AgentStep,
     AgentUpdate,
     Controls,
     Emit,
@@ -285,6 +286,10 @@ class OrchestrateApp(App[object]):
                     self._write_log(
                         f"{event.category}: {fmt_status(event.status)}{reason}", style, event.at
                     )
+            case AgentStep():
+                self._write_log(f"{event.category}: {event.text}", "text-muted", event.at)
+                if self._detail_shown() and self._detail_key == event.category:
+                    self._show_detail()
             case Log():
                 self._write_log(event.message, LEVEL_STYLE[event.level], event.at)
             case RunFinished():

@@ -8,6 +8,7 @@ import pytest
 from textual.widgets import DataTable, ProgressBar, RichLog, Static
 
 from orchestrator.events import (
+    AgentStep,
     AgentUpdate,
     Controls,
     Emit,
@@ -523,3 +524,21 @@ async def test_a_stop_signal_after_the_run_finished_leaves_the_app():
                 break
             await asyncio.sleep(0.02)
     assert app.result == "done" and not app.is_running
+
+
+@pytest.mark.asyncio
+async def test_the_agent_detail_follows_what_the_model_is_doing():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot, start_events() + agent_events())
+        await pilot.press("enter")
+        steps = [
+            AgentStep(
+                category="model_defaults", agent="llm", attempt=1, text=f"read_file app{i}.py"
+            )
+            for i in range(10)
+        ]
+        await feed(app, pilot, steps)
+        detail = text(app, "#detail-body")
+        assert "what the model is doing\n  #1 read_file app2.py\n" in detail  # the latest eight
+        assert "app1.py" not in detail and "#1 read_file app9.py" in detail
