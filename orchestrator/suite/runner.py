@@ -225,13 +225,22 @@ def _readable(spec: RunSpec, env: dict[str, str]) -> list[Path]:
     paths += _checkout_of(Path(spec.repo))
     executable = shutil.which(spec.command[0], path=env.get("PATH"))
     if executable:
-        for exe in (Path(os.path.abspath(executable)), Path(os.path.realpath(executable))):
+        for exe in _links(Path(os.path.abspath(executable))):
             paths.append(exe.parent.parent if exe.parent.name in ("bin", "Scripts") else exe.parent)
     if spec.command[0] == "uv":
         paths += [Path(p) for p in (env.get("UV_PROJECT_ENVIRONMENT"),) if p]
         home = Path(env.get("HOME") or Path.home())
         paths += [home / ".local" / "share" / "uv", home / ".cache" / "uv"]
     return paths
+
+
+def _links(exe: Path) -> list[Path]:
+    """Every hop of a symlinked interpreter (a venv made from another venv's python): each
+    hop's environment holds part of what it imports."""
+    hops = [exe]
+    while hops[-1].is_symlink() and len(hops) < 10:
+        hops.append(Path(os.path.abspath(hops[-1].parent / os.readlink(hops[-1]))))
+    return [*hops, Path(os.path.realpath(exe))]
 
 
 def _checkout_of(directory: Path) -> list[Path]:

@@ -119,6 +119,7 @@ def confined(
     if network not in NETWORKS:
         raise ValueError(f"network must be one of {', '.join(NETWORKS)}, not {network!r}")
     kind = available()
+    readable = [*readable, *_our_own()]
     if kind == "bubblewrap":
         return _bwrap(argv, workdir, env, writable, network, readable)
     if kind == "sandbox-exec":
@@ -160,6 +161,13 @@ def _bwrap(
         args.append("--share-net")
     args += ["--setenv", "TMPDIR", "/tmp", "--chdir", os.path.realpath(workdir), "--"]
     return [*args, *argv]
+
+
+def _our_own() -> list[Path]:
+    """orchestrate's own interpreter and package stay readable, wherever they are installed
+    (a clone under /tmp): the stream plugin runs from there, often with that interpreter."""
+    package = Path(__file__).resolve().parent.parent
+    return [Path(sys.prefix), Path(sys.base_prefix), package]
 
 
 def _home(env: Mapping[str, str]) -> Path | None:
