@@ -23,7 +23,6 @@ from orchestrator.agents.llm import (
 )
 from orchestrator.errors import ModelError
 from orchestrator.models import Failure, IsolationFinding, WorkOrder
-from tests.helpers import git
 from tests.helpers.fake_anthropic import call, reply
 
 KEY = "sk-ant-test-0123456789-SECRET"
@@ -92,20 +91,6 @@ def work_order(**changes: object) -> WorkOrder:
         notes="the handoff says calc was refactored last week",
     )
     return WorkOrder(**{**fields, **changes})
-
-
-@pytest.fixture
-def calc_repo(make_repo, tmp_path: Path) -> Path:
-    """A repository with a wrong `add`, and a worktree of it on its own branch."""
-    repo = make_repo(
-        {
-            "calc.py": "def add(a, b):\n    return a - b\n",
-            "tests/test_calc.py": "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n",
-        }
-    )
-    worktree = tmp_path / "wt"
-    git(repo, "worktree", "add", "-q", str(worktree), "-b", "fix")
-    return worktree
 
 
 def pytest_in(worktree: Path) -> subprocess.CompletedProcess:

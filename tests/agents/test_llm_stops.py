@@ -13,24 +13,9 @@ from orchestrator.agents.tools import ToolError, Worktree
 from orchestrator.errors import ModelBusy
 from orchestrator.models import Usage, WorkOrder
 from tests.agents.test_llm import KEY, work_order
-from tests.helpers import git
 from tests.helpers.fake_anthropic import FakeAnthropic, call, error, reply
 
 FIX = call("replace_in_file", path="calc.py", old="return a - b", new="return a + b")
-
-
-@pytest.fixture
-def calc_repo(make_repo, tmp_path: Path) -> Path:
-    """A repository with a wrong `add`, and a worktree of it on its own branch."""
-    repo = make_repo(
-        {
-            "calc.py": "def add(a, b):\n    return a - b\n",
-            "tests/test_calc.py": "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n",
-        }
-    )
-    worktree = tmp_path / "wt"
-    git(repo, "worktree", "add", "-q", str(worktree), "-b", "fix")
-    return worktree
 
 
 @pytest.fixture
