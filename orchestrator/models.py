@@ -192,7 +192,8 @@ class RunSpec(Model):
     ignores: list[str] = Field(default_factory=list)
     deselect: list[str] = Field(default_factory=list)
     timeout_s: float = 60.0  # per test
-    select: list[str] | None = None  # run exactly these node ids, in this order
+    select: list[str] | None = None  # run exactly these node ids (or files' tests), in this order
+    collect_all: bool = False  # with `select`: collect the whole suite (the run's `collected`)
     shuffle_seed: int | None = None
     order: list[str] | None = None  # run these first, in this order (a replayed order)
     extra_args: list[str] = Field(default_factory=list)

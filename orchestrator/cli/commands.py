@@ -66,7 +66,7 @@ def cmd_triage(args: argparse.Namespace) -> int:
 def _triage_repo(args: argparse.Namespace):
     from orchestrator.events import Log
     from orchestrator.git import GitRepo
-    from orchestrator.suite.config import in_worktree
+    from orchestrator.suite.config import in_worktree, sequential
     from orchestrator.suite.runner import run_suite
     from orchestrator.triage import triage
     from orchestrator.view.plain import PlainLog
@@ -81,6 +81,8 @@ def _triage_repo(args: argparse.Namespace):
     # files never changes the user's checkout.
     with git.scratch_worktree(git.snapshot_uncommitted("orchestrate triage")) as path:
         spec = in_worktree(spec, path)
+        if not args.no_isolation:  # isolation replays the suite's order: one process keeps it
+            spec = sequential(spec)
         run = run_suite(spec, emit, label="suite")
         isolation = None
         if not args.no_isolation and run.failing():

@@ -78,14 +78,6 @@ def _integrate(state: RunState, runtime: Runtime[RunContext]) -> RunState:
     return {"integrated": results, "integration_branch": branch}
 
 
-def _final(state: RunState, runtime: Runtime[RunContext]) -> RunState:
-    ctx = runtime.context
-    if ctx.controls.stop_requested:
-        raise Cancelled("the run was stopped")
-    stages.final_run(ctx, state.get("integration_branch"))
-    return {}
-
-
 def _handoff(state: RunState, runtime: Runtime[RunContext]) -> RunState:
     ctx = runtime.context
     handoff = report.handoff_state(
@@ -106,7 +98,6 @@ def build_graph(checkpointer: SqliteSaver | None = None):  # noqa: ANN201 (LangG
     graph.add_node("plan", _plan)
     graph.add_node("agents", _agents)
     graph.add_node("integrate", _integrate)
-    graph.add_node("final", _final)
     graph.add_node("handoff", _handoff)
     graph.add_edge(START, "preflight")
     graph.add_edge("preflight", "baseline")
@@ -114,8 +105,7 @@ def build_graph(checkpointer: SqliteSaver | None = None):  # noqa: ANN201 (LangG
     graph.add_edge("triage", "plan")
     graph.add_conditional_edges("plan", _fan_out, ["agents", "integrate"])
     graph.add_edge("agents", "integrate")
-    graph.add_edge("integrate", "final")
-    graph.add_edge("final", "handoff")
+    graph.add_edge("integrate", "handoff")
     graph.add_edge("handoff", END)
     return graph.compile(checkpointer=checkpointer)
 

@@ -1,14 +1,17 @@
 """Merge the accepted patches into the integration branch in one pass, keeping what holds together.
 
-Every accepted branch is merged (a conflict leaves it out), then one run checks the union of the
-merged branches' fixed tests and the baseline-passing tests their changes can affect (the import
-graph of the changed files; every baseline-passing test with `full`). Only when that run shows a
-failure are the merges bisected: the first merge whose prefix of the branch breaks one of the
-failing tests is taken back out, the later ones merged again, and the union checked once more.
+Every accepted branch is merged (a conflict leaves it out), then the whole suite runs once on the
+result: that run is the integration check and the run's "after" at once. Only when it shows a
+failure (a test that passed at baseline, or one a merged branch fixed) are the merges bisected:
+the first merge whose prefix of the branch breaks one of the failing tests is taken back out, the
+later ones merged again, and the whole suite run once more. The bisection runs only the failing
+tests when they fail on their own; a failure that needs the whole suite (a merge that leaks
+state into later tests) is bisected with whole-suite runs.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.events import AgentUpdate, Emit, Log, PhaseStarted, Stop
@@ -16,13 +19,22 @@ from orchestrator.git import GitRepo
 from orchestrator.models import AgentResult, RunSpec, SuiteRun
 from orchestrator.suite.config import in_worktree
 from orchestrator.suite.runner import run_suite
-from orchestrator.verify.affected import regression_set
+
+FINAL_LABEL = "final"  # the whole-suite run on the integration branch
 
 
 def integration_branch(session: str) -> str:
     """`orchestrate/<session>/integration`: git cannot hold `orchestrate/<session>` as a branch
     next to the agents' `orchestrate/<session>/<category>` branches."""
     return f"orchestrate/{session}/integration"
+
+
+@dataclass
+class Integration:
+    """The integration branch (None when nothing merged) and the whole suite's run on it."""
+
+    branch: str | None
+    final: SuiteRun | None
 
 
 def integrate(
@@ -34,24 +46,29 @@ def integrate(
     spec: RunSpec,
     baseline: SuiteRun,
     emit: Emit,
-    full: bool = False,
     stop: Stop | None = None,
-) -> str | None:
-    """Merge every accepted branch, check them together once, take out what breaks.
+) -> Integration:
+    """Merge every accepted branch, run the whole suite on them once, take out what breaks.
 
-    Returns the integration branch, or None when nothing merged (no branch is left); `results`
-    are updated in place (`merged`, `reason`).
+    `results` are updated in place (`merged`, `reason`); no branch is left when nothing merged.
     """
     branch = integration_branch(session)
     repo.drop_branch(branch)  # a resumed run starts the integration over
     emit(PhaseStarted(phase="integrate", detail=branch))
+    final = None
     with repo.worktree(branch, base) as worktree:
-        merger = _Merger(repo, worktree, base, spec, baseline, emit, full, stop)
+        merger = _Merger(repo, worktree, spec, baseline, emit, stop)
         merged = merger.merge_all([r for r in results if r.status == "accepted"])
-        while merged and (broken := merger.check(merged)):
+        while merged:
+            emit(PhaseStarted(phase="final", detail=branch))
+            final = merger.run(merger.commits[merged[-1].branch], None, FINAL_LABEL)
+            broken = merger.broken(merged, final)
+            if not broken:
+                break
+            emit(PhaseStarted(phase="integrate", detail=f"{len(broken)} tests broke: bisecting"))
             culprit = merger.first_breaking(merged, broken)
             _drop(culprit, f"regression after merge: {', '.join(broken[:3])}", emit)
-            merged = merger.without(merged, culprit)
+            merged, final = merger.without(merged, culprit), None
         for result in merged:
             result.merged = True
             emit(
@@ -68,8 +85,8 @@ def integrate(
     if not any(r.merged for r in results):
         repo.drop_branch(branch)
         emit(Log(message="nothing merged: no integration branch was made"))
-        return None
-    return branch
+        return Integration(branch=None, final=None)
+    return Integration(branch=branch, final=final)
 
 
 class _Merger:
@@ -79,17 +96,14 @@ class _Merger:
         self,
         repo: GitRepo,
         worktree: Path,
-        base: str,
         spec: RunSpec,
         baseline: SuiteRun,
         emit: Emit,
-        full: bool,
         stop: Stop | None,
     ) -> None:
-        self.repo, self.worktree, self.base = repo, worktree, base
+        self.repo, self.worktree, self.base = repo, worktree, repo.rev("HEAD", cwd=worktree)
         self.spec = in_worktree(spec, worktree)
-        self.emit, self.full, self.stop = emit, full, stop
-        self.collected = baseline.collected or [r.nodeid for r in baseline.results]
+        self.emit, self.stop = emit, stop
         self.passed = {r.nodeid for r in baseline.results if r.outcome in ("passed", "xpassed")}
         self.commits: dict[str, str] = {}  # branch -> the integration commit that merged it
 
@@ -107,31 +121,23 @@ class _Merger:
                 )
         return merged
 
-    def check(self, merged: list[AgentResult]) -> list[str]:
-        """One run of the merged branches' fixed tests and what their changes can affect."""
-        fixed = [t for r in merged for t in r.fixed]
-        if self.full:
-            affected = self.passed
-        else:
-            changed = sorted({f for r in merged for f in r.files_changed})
-            before = {p: t for p in changed if (t := self.repo.file_at(self.base, p)) is not None}
-            affected = regression_set(self.worktree, changed, self.collected, before) & self.passed
-        files = {t.split("::")[0] for t in fixed}
-        wanted = affected | set(fixed) | {n for n in self.passed if n.split("::")[0] in files}
-        known = set(self.collected)
-        check = [n for n in self.collected if n in wanted] + [t for t in fixed if t not in known]
-        label = f"integrate {len(merged)} branch{'es' if len(merged) != 1 else ''}"
-        return self._failing(self.commits[merged[-1].branch], list(dict.fromkeys(check)), label)
+    def broken(self, merged: list[AgentResult], run: SuiteRun) -> list[str]:
+        """The tests failing in `run` that passed at baseline or that a merged branch fixed."""
+        due = self.passed | {t for r in merged for t in r.fixed}
+        return [r.nodeid for r in run.results if r.failing and r.nodeid in due]
 
     def first_breaking(self, merged: list[AgentResult], broken: list[str]) -> AgentResult:
         """The first merge after which one of `broken` fails (that should pass by then)."""
+        head = self.commits[merged[-1].branch]
+        alone = self._failing(self.run(head, broken, "integrate: failing alone?"))
+        tests = [t for t in broken if t in alone] or None  # None: they fail only in the suite
         lo, hi = 0, len(merged) - 1  # the whole prefix breaks; find the shortest that does
         while lo < hi:
             mid = (lo + hi) // 2
             due = self.passed | {t for r in merged[: mid + 1] for t in r.fixed}
-            tests = [t for t in broken if t in due]
             label = f"integrate: bisect after {merged[mid].category}"
-            if tests and self._failing(self.commits[merged[mid].branch], tests, label):
+            failing = self._failing(self.run(self.commits[merged[mid].branch], tests, label))
+            if failing & due & set(broken):
                 hi = mid
             else:
                 lo = mid + 1
@@ -144,12 +150,16 @@ class _Merger:
         self.repo.git("reset", "-q", "--hard", before, cwd=self.worktree)
         return merged[:at] + self.merge_all(merged[at + 1 :])
 
-    def _failing(self, commit: str, tests: list[str], label: str) -> list[str]:
-        """The tests that fail at `commit`; the branch is left there (the last check leaves it
-        at the last merge)."""
+    def run(self, commit: str, tests: list[str] | None, label: str) -> SuiteRun:
+        """`tests` (None: the whole suite) at `commit`; the branch is left there, as it was."""
         self.repo.git("reset", "-q", "--hard", commit, cwd=self.worktree)
-        run = run_suite(self.spec.model_copy(update={"select": tests}), self.emit, label, self.stop)
-        return [r.nodeid for r in run.results if r.failing]
+        with self.repo.preserved(self.worktree):
+            spec = self.spec.model_copy(update={"select": tests})
+            return run_suite(spec, self.emit, label, self.stop)
+
+    @staticmethod
+    def _failing(run: SuiteRun) -> set[str]:
+        return {r.nodeid for r in run.results if r.failing}
 
 
 def _drop(result: AgentResult, reason: str, emit: Emit) -> None:

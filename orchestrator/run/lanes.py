@@ -32,7 +32,7 @@ from orchestrator.secrets import scrub
 from orchestrator.specialists import Specialist, load_specialist
 from orchestrator.suite import sandbox
 from orchestrator.suite.config import in_worktree, load_config
-from orchestrator.suite.runner import run_suite
+from orchestrator.suite.runner import collect, run_suite
 from orchestrator.verify import verify
 
 FEEDBACK_CHARS = 6000
@@ -305,8 +305,7 @@ def _test_runner(
         select = list(tests or order.tests)
         if k or any("::" not in t for t in select):  # paths and -k: pytest picks, we run those
             args = [*spec.extra_args, *select, *(["-k", k] if k else [])]
-            collect = spec.model_copy(update={"collect_only": True, "extra_args": args})
-            select = run_suite(collect, stop=stop).collected
+            select = collect(spec.model_copy(update={"extra_args": args}), stop)
             if not select:
                 return "no tests selected"
         with ctx.repo.preserved(worktree):  # what the tests did to the worktree is undone

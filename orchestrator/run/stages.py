@@ -19,7 +19,7 @@ from orchestrator.handoff import HandoffView, staleness
 from orchestrator.isolation import diagnose as isolate
 from orchestrator.models import AgentResult, TriageReport, Usage
 from orchestrator.run.context import RunContext
-from orchestrator.run.integrate import integrate
+from orchestrator.run.integrate import FINAL_LABEL, integrate
 from orchestrator.run.lanes import run_lane
 from orchestrator.run.plan import Plan, lanes, plan
 from orchestrator.specialists import GUESSER, load
@@ -247,28 +247,22 @@ def agents(ctx: RunContext, lane: Lane) -> list[AgentResult]:
 
 
 def integration(ctx: RunContext, base: str, results: list[AgentResult]) -> str | None:
-    """Merge what was accepted into the integration branch (None when integration is off)."""
+    """Merge what was accepted into the integration branch and store the whole suite's run on
+    it as the "after" (the baseline stands without a branch, or with integration off)."""
     if not ctx.options.integrate:
-        return None
-    return integrate(
-        ctx.repo,
-        session=ctx.options.session,
-        base=base,
-        results=results,
-        spec=ctx.spec,
-        baseline=ctx.baseline,
-        emit=ctx.emit,
-        full=ctx.options.verify == "full",
-        stop=ctx.controls.stop,
-    )
-
-
-def final_run(ctx: RunContext, rev: str | None) -> None:
-    """The whole suite on the integration branch; without one, the baseline stands."""
-    if not rev:
         ctx.store.save("after", ctx.baseline)
-        return
-    ctx.emit(PhaseStarted(phase="final", detail=rev))
-    with checkout(ctx, rev, "final") as path, ctx.watchdog.window("final") as repairs:
-        run = run_suite(in_worktree(ctx.spec, path), ctx.emit, "final", ctx.controls.stop)
-    ctx.store.save("after", uncredited(run, ctx.baseline, repairs))
+        return None
+    with ctx.watchdog.window(FINAL_LABEL) as repairs:
+        done = integrate(
+            ctx.repo,
+            session=ctx.options.session,
+            base=base,
+            results=results,
+            spec=ctx.spec,
+            baseline=ctx.baseline,
+            emit=ctx.emit,
+            stop=ctx.controls.stop,
+        )
+    after = uncredited(done.final, ctx.baseline, repairs) if done.final else ctx.baseline
+    ctx.store.save("after", after)
+    return done.branch

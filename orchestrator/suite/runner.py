@@ -62,14 +62,15 @@ def run_suite(
             chunk = _Chunk(Path(tmp), attempt)
             _run_chunk(spec, remaining, chunk, emit, label, stop, first=attempt == 0)
             if attempt == 0:
-                run.collected = chunk.collected or []
-                run.environment = chunk.environment
                 _check_start(spec, chunk, remaining)
+                selected = chunk.collected or []  # files in `select` stand for their tests now
+                run.collected = (chunk.everything if spec.collect_all else None) or selected
+                run.environment = chunk.environment
             run.results.extend(chunk.results)
             if chunk.finished:
                 break
             done = {r.nodeid for r in run.results}
-            remaining = [n for n in (remaining or run.collected) if n not in done]
+            remaining = [n for n in selected if n not in done]
             if not remaining:
                 break
             attempt += 1
@@ -91,7 +92,8 @@ class _Chunk:
 
     tmp: Path
     attempt: int
-    collected: list[str] | None = None
+    collected: list[str] | None = None  # what it runs
+    everything: list[str] | None = None  # what it collected before the selection (collect_all)
     results: list[TestResult] = field(default_factory=list)
     leaks: dict[str, list[str]] = field(default_factory=dict)
     finished: bool = False
@@ -127,7 +129,7 @@ def _argv(spec: RunSpec, select: list[str] | None) -> list[str]:
     args += [f"--deselect={n}" for n in spec.deselect]
     if spec.collect_only:
         args.append("--collect-only")
-    if select is not None:
+    if select is not None and not spec.collect_all:
         # Naming the files keeps collection to them; the plugin then runs exactly `select`.
         args += list(dict.fromkeys(_path_arg(spec, n.split("::")[0]) for n in select))
     return [*args, *spec.extra_args]
@@ -169,6 +171,8 @@ def _run_chunk(
         env["ORCHESTRATE_ORDER"] = str(order_file)
     if spec.record_leaks:
         env["ORCHESTRATE_LEAKS"] = "1"
+    if spec.collect_all:
+        env["ORCHESTRATE_ALL"] = "1"
     if first and select is None:
         env["ORCHESTRATE_ENV"] = "1"  # whole-suite runs say what the interpreter has installed
     chunk.stream.touch()
@@ -275,7 +279,9 @@ def _watch(
             for line in _complete_lines(stream):
                 event = json.loads(line)
                 kind = event["e"]
-                if kind == "collected":
+                if kind == "all":
+                    chunk.everything = event["ids"]
+                elif kind == "collected":
                     chunk.collected = event["ids"]
                     if first and not spec.collect_only:
                         emit(SuiteStarted(label=label, total=len(event["ids"])))

@@ -18,7 +18,7 @@ from orchestrator.events import Emit, Stop, ignore
 from orchestrator.git import GitRepo
 from orchestrator.models import FAILING, RunSpec, SuiteRun, TestResult, Verdict, WorkOrder
 from orchestrator.suite.config import in_worktree
-from orchestrator.suite.runner import collect, run_suite
+from orchestrator.suite.runner import run_suite
 from orchestrator.verify.affected import regression_set
 from orchestrator.verify.cheats import (
     TEST_FIX_RULES,
@@ -68,33 +68,34 @@ def _verify(
     if not changed:
         return _rejected(order, "empty patch: nothing changed against the base commit")
     spec = in_worktree(spec, worktree).model_copy(update={"select": None, "collect_only": False})
-    try:
-        collected = collect(spec, stop)
-    except TargetError as exc:  # the patch broke the suite itself (a conftest, an import)
-        return _rejected(order, f"suite broken: {exc}")
     lives = categories.spec(order.category).fix_lives
     before, after = _sources(repo, base, changed), _sources(repo, head, changed)
     exempt = TEST_FIX_RULES if lives == "tests" else frozenset()
     violations = static_violations(before, after, exempt)
-    violations += _shrunk(baseline.collected, collected)
     reconfigured = len(static_violations(before, after)) > len(violations)
 
-    modules = _module_targets(order.tests, collected)
-    wanted = set(order.tests) | {c for f in order.findings for c in f.culprits}
-    wanted |= {n for tests in modules.values() for n in tests}
-    before = _sources(repo, base, changed)  # a changed conftest is traced by what changed in it
-    wanted |= (
-        set(collected) if mode == "full" else regression_set(worktree, changed, collected, before)
-    )
-    selected = [n for n in collected if n in wanted]
+    # One run: the whole suite is collected (no test may disappear), only the selection runs.
+    collected = baseline.collected
+    known = set(collected)
+    reach = known if mode == "full" else regression_set(worktree, changed, collected, before)
+    wanted = reach | set(order.tests) | {c for f in order.findings for c in f.culprits}
+    asked = [n for n in collected if n in wanted]
+    asked += [t for t in order.tests if t not in known]  # a file that did not collect
+    asked += [p for p in changed if is_test_file(p)]  # a changed test file: every test it holds now
     label = f"verify {order.category}"
-    run = run_suite(spec.model_copy(update={"select": selected}), emit, label, stop)
+    selection = spec.model_copy(update={"select": list(dict.fromkeys(asked)), "collect_all": True})
+    try:
+        run = run_suite(selection, emit, label, stop)
+    except TargetError as exc:  # the patch broke the suite itself (a conftest, an import)
+        return _rejected(order, f"suite broken: {exc}")
+    violations += _shrunk(baseline.collected, run.collected)
+    modules = _module_targets(order.tests, run.collected)
     results = run.by_id()
     fixed = [t for t in order.tests if _passes(t, results, modules)]
     still_failing = [t for t in order.tests if t not in fixed]
     was = baseline.by_id()
-    regressions = [n for n in selected if _regressed(was.get(n), results.get(n))]
-    violations += _hidden(selected, was, results)
+    regressions = [n for n in results if _regressed(was.get(n), results.get(n))]
+    violations += _hidden([n for n in asked if n in known], was, results)
 
     tests_changed = [p for p in changed if is_test_file(p) or is_conftest(p)]
     originals: dict[str, TestResult | None] = {}

@@ -1,5 +1,5 @@
-"""Integration in one pass: every accepted branch merged, one run, the merges bisected only on a
-regression (real git branches, real pytest runs)."""
+"""Integration in one pass: every accepted branch merged, one whole-suite run (the run's "after"),
+the merges bisected only on a regression (real git branches, real pytest runs)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def _integrate(repo: Path, results: list[AgentResult]) -> tuple[str | None, list
     spec = run_spec(repo)
     baseline = run_suite(spec)
     events: list = []
-    branch = integrate(
+    done = integrate(
         GitRepo(repo),
         session="s",
         base=GitRepo(repo).head,
@@ -59,17 +59,19 @@ def _integrate(repo: Path, results: list[AgentResult]) -> tuple[str | None, list
         baseline=baseline,
         emit=events.append,
     )
-    return branch, [e.label for e in events if e.kind == "suite_finished"]
+    if done.branch:
+        assert done.final is not None and done.final.collected == baseline.collected
+    return done.branch, [e.label for e in events if e.kind == "suite_finished"]
 
 
-def test_clean_merges_are_checked_in_one_run(make_repo: MakeRepo) -> None:
+def test_clean_merges_are_checked_by_one_whole_suite_run(make_repo: MakeRepo) -> None:
     repo = make_repo(FILES)
     results = [
         _branch(repo, "s/a", {"app/a.py": ("0", "1")}, ["tests/test_a.py::test_f"]),
         _branch(repo, "s/b", {"app/b.py": ("0", "1")}, ["tests/test_b.py::test_g"]),
     ]
     branch, runs = _integrate(repo, results)
-    assert runs == ["integrate 2 branches"]
+    assert runs == ["final"]
     assert all(r.merged for r in results)
     assert branch and "return 1" in git(repo, "show", f"{branch}:app/b.py")
 
@@ -90,8 +92,42 @@ def test_a_regression_bisects_the_merges_and_drops_only_its_cause(make_repo: Mak
     branch, runs = _integrate(repo, results)
     assert [r.merged for r in results] == [True, False, True]
     assert "regression after merge: tests/test_c.py::test_h" in (results[1].reason or "")
-    assert runs[0] == "integrate 3 branches" and runs[-1] == "integrate 2 branches"
-    assert len(runs) <= 4  # one check, two bisection steps at most, one check after the drop
+    assert runs[0] == "final" and runs[-1] == "final"
+    assert runs[1] == "integrate: failing alone?"  # it does: the bisection runs test_h alone
+    assert len(runs) <= 5  # the whole suite, one alone, two bisection steps, the whole suite again
     assert branch is not None
     assert git(repo, "show", f"{branch}:app/shared.py") == "LIMIT = 1"
     assert "return 1  # tidy" in git(repo, "show", f"{branch}:app/c.py")
+
+
+def test_a_merge_that_leaks_into_later_tests_is_bisected_with_whole_suite_runs(
+    make_repo: MakeRepo,
+) -> None:
+    files = {
+        **FILES,
+        "tests/test_z.py": "import os\n\n\ndef test_env():\n    assert 'LEAK' not in os.environ\n",
+    }
+    repo = make_repo(files)
+    results = [
+        # fixes test_g, and leaves an environment variable behind for test_z (which runs later)
+        _branch(
+            repo,
+            "s/b",
+            {
+                "tests/test_b.py": (
+                    "    assert",
+                    "    import os\n    os.environ['LEAK'] = '1'\n    assert",
+                ),
+                "app/b.py": ("0", "1"),
+            },
+            ["tests/test_b.py::test_g"],
+        ),
+        _branch(repo, "s/a", {"app/a.py": ("0", "1")}, ["tests/test_a.py::test_f"]),
+        _branch(repo, "s/c", {"app/c.py": ("return 1", "return 1  # tidy")}, []),
+    ]
+    branch, runs = _integrate(repo, results)
+    assert [r.merged for r in results] == [False, True, True]
+    assert "tests/test_z.py::test_env" in (results[0].reason or "")
+    assert runs[1] == "integrate: failing alone?"  # it passes alone: the bisection needs the suite
+    assert runs[0] == runs[-1] == "final"
+    assert branch and "LEAK" not in git(repo, "show", f"{branch}:tests/test_b.py")

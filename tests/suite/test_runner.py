@@ -180,6 +180,24 @@ def test_a_crashing_test_is_an_error_and_the_suite_goes_on(make_repo) -> None:
     assert run.restarts == 1
 
 
+def test_a_crash_in_a_file_selected_by_its_path_resumes_after_it(make_repo) -> None:
+    """The restart runs what is left of the expanded selection, not the file again."""
+    repo = make_repo(
+        {
+            "tests/test_crash.py": "import os\n\ndef test_one():\n    pass\n\n"
+            "def test_crash():\n    os._exit(3)\n\ndef test_three():\n    pass\n",
+            "tests/test_other.py": "def test_other():\n    pass\n",
+        }
+    )
+    run = run_suite(spec_for(repo, select=["tests/test_crash.py"], collect_all=True))
+    assert [(r.nodeid.split("::")[1], r.outcome) for r in run.results] == [
+        ("test_one", "passed"),
+        ("test_crash", "error"),
+        ("test_three", "passed"),
+    ]
+    assert run.restarts == 1 and len(run.collected) == 4
+
+
 # --- what runs -------------------------------------------------------------------------------
 
 THREE_FILES = {
@@ -220,6 +238,31 @@ def test_select_runs_exactly_those_ids_in_that_order(make_repo) -> None:
     assert [r.nodeid for r in run.results] == chosen
     assert outcomes(run)["tests/test_z.py::test_z1"] == "failed"
     assert run.collected == chosen
+
+
+def test_collect_all_reports_the_whole_suite_and_runs_only_the_selection(make_repo) -> None:
+    """One run stands for a collection and a selected run: a file's path selects every test it
+    holds, in its place; `-k`/--deselect filters are applied before the whole suite is reported."""
+    repo = make_repo(THREE_FILES)
+    spec = spec_for(
+        repo,
+        select=["tests/test_z.py::test_z1", "tests/test_x.py", "tests/test_x.py::test_x1"],
+        collect_all=True,
+        deselect=["tests/test_y.py::test_y[1]"],
+    )
+    run = run_suite(spec)
+    assert [r.nodeid for r in run.results] == [
+        "tests/test_z.py::test_z1",
+        "tests/test_x.py::test_x1",
+        "tests/test_x.py::test_x2",
+    ]
+    assert run.collected == [
+        "tests/test_x.py::test_x1",
+        "tests/test_x.py::test_x2",
+        "tests/test_y.py::test_y[2]",
+        "tests/test_y.py::TestY::test_method",
+        "tests/test_z.py::test_z1",
+    ]
 
 
 def test_collect_lists_ids_without_running(make_repo) -> None:

@@ -4,7 +4,10 @@ It writes one JSON line per event to the file named by ORCHESTRATE_STREAM, flush
 orchestrator sees every result while the suite runs and keeps them if the process hangs or dies.
 
 Other switches, all environment variables:
-  ORCHESTRATE_SELECT   a file of node ids: run exactly these, in this order
+  ORCHESTRATE_SELECT   a file of node ids: run exactly these, in this order (a file's path: every
+                       test it holds, in its place)
+  ORCHESTRATE_ALL      "1": report everything collected before the selection (one run instead of
+                       a collection and a run)
   ORCHESTRATE_SHUFFLE  a seed: run the suite in a seeded random order
   ORCHESTRATE_ORDER    a file of node ids: run those first, in this order (the rest after)
   ORCHESTRATE_LEAKS    "1": record the state each test changed and did not restore
@@ -104,21 +107,31 @@ def _environment() -> dict:
     return {"python": sys.version.split()[0], "packages": packages, "modules": modules}
 
 
+@pytest.hookimpl(trylast=True)  # after -k, -m and --deselect: what the suite would run
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list
 ) -> None:
+    if os.environ.get("ORCHESTRATE_ALL"):
+        _write({"e": "all", "ids": [item.nodeid for item in items]})
     select = os.environ.get("ORCHESTRATE_SELECT")
     if select:
         with open(select, encoding="utf-8", errors="surrogateescape") as f:
             wanted = [line.rstrip("\n") for line in f if line.strip()]
         by_id = {_printable(item.nodeid): item for item in items}
-        chosen = [by_id[n] for n in wanted if n in by_id]
+        by_file: dict[str, list] = {}
+        for nodeid, item in by_id.items():
+            by_file.setdefault(nodeid.split("::", 1)[0], []).append(item)
+        picked: dict[int, pytest.Item] = {}  # in the order wanted, each test once
+        for n in wanted:
+            for item in [by_id[n]] if n in by_id else by_file.get(n, []):
+                picked.setdefault(id(item), item)
+        chosen = list(picked.values())
         keep = {id(item) for item in chosen}
         dropped = [item for item in items if id(item) not in keep]
         if dropped:
             config.hook.pytest_deselected(items=dropped)
         items[:] = chosen
-        missing = [n for n in wanted if n not in by_id]
+        missing = [n for n in wanted if n not in by_id and n not in by_file]
         if missing:
             _write({"e": "missing", "ids": missing})
     seed = os.environ.get("ORCHESTRATE_SHUFFLE")
