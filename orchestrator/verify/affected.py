@@ -373,7 +373,7 @@ def _read_top(taint: _Taint, path: str, tree: ast.Module) -> _Top:
         if isinstance(node, ast.Import | ast.ImportFrom):
             names, star = _bound(taint, node, package)
             bound |= names
-            unsure = unsure or star
+            unsure = unsure or star or any(a.name.split(".")[0] in _DYNAMIC for a in node.names)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             words, direct, dynamic = _words(taint, node, package)
             unsure = unsure or dynamic
@@ -509,7 +509,9 @@ def _literal_strings(node: ast.stmt) -> list[str] | None:
     if isinstance(value, ast.List | ast.Tuple) and all(
         isinstance(e, ast.Constant) and isinstance(e.value, str) for e in value.elts
     ):
-        return [e.value for e in value.elts if isinstance(e, ast.Constant)]
+        return [
+            e.value for e in value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
+        ]
     return None
 
 
