@@ -74,13 +74,13 @@ def regression_set(
         fixtures |= names
         code |= _imported_closure(worktree, files, imported)
     code |= set(_requesting(worktree, files, fixtures))
-    trees: dict[str, ast.Module | None] = {}
+    scans: dict[str, list[_Scan] | None] = {}
     modules = _module_map(worktree, sorted(set(files) | code))
-    affected = _importers(worktree, sorted(set(files) | code), code, modules, trees)
+    affected = _importers(worktree, sorted(set(files) | code), code, modules, scans)
     by_file: dict[str, list[str]] = {}
     for n in collected:
         by_file.setdefault(n.split("::")[0], []).append(n)
-    taint = _Taint(worktree, modules, affected, code, set(files), trees)
+    taint = _Taint(worktree, modules, affected, code, set(files), scans)
     selected: set[str] = set()
     for f, ids in by_file.items():
         if f in code or any(d in PurePosixPath(f).parents for d in below):
@@ -272,7 +272,7 @@ class _Taint:
     affected: set[str]
     changed: set[str]
     files: set[str]
-    trees: dict[str, ast.Module | None]
+    scans: dict[str, list[_Scan] | None]
     tops: dict[str, _Top | None] = field(default_factory=dict)
     chains: dict[str, list[_Top] | None] = field(default_factory=dict)
 
@@ -356,37 +356,32 @@ def _top(taint: _Taint, path: str) -> _Top | None:
     """The file's top level as the narrowing reads it; None when it does not parse."""
     if path in taint.tops:
         return taint.tops[path]
-    tree = _tree(taint.worktree, path, taint.trees)
-    top = None if tree is None else _read_top(taint, path, tree)
+    scans = _scanned(taint.worktree, path, taint.scans)
+    top = None if scans is None else _read_top(taint, scans)
     taint.tops[path] = top
     return top
 
 
-def _read_top(taint: _Taint, path: str, tree: ast.Module) -> _Top:
-    package = _package(taint.worktree, path)
+def _read_top(taint: _Taint, scans: list[_Scan]) -> _Top:
     bound: set[str] = set()
     defs: list[_Def] = []
-    rest: list[ast.stmt] = []
+    rest: list[_Scan] = []
     unsure = hooks = False
     plugins: list[str] | None = []
-    for node in tree.body:
+    for scan in scans:
+        node = scan.node
         if isinstance(node, ast.Import | ast.ImportFrom):
-            names, star = _bound(taint, node, package)
+            names, star = _bound(taint, node, scan.package)
             bound |= names
             unsure = unsure or star or any(a.name.split(".")[0] in _DYNAMIC for a in node.names)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            words, direct, dynamic = _words(taint, node, package)
+            words, direct, dynamic = _words(taint, [scan])
             unsure = unsure or dynamic
             d = _Def(node.name, words, direct)
             d.special = node.name.startswith("pytest_") or node.name in _MODULE_SETUP
             hooks = hooks or node.name.startswith("pytest_")
             if isinstance(node, ast.ClassDef):
-                d.bases = bool(node.bases)
-                d.methods = {
-                    s.name
-                    for s in ast.walk(node)
-                    if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef)
-                }
+                d.bases, d.methods = bool(node.bases), scan.functions
             else:
                 d.fixture, d.autouse = _fixture(node)
             defs.append(d)
@@ -394,8 +389,8 @@ def _read_top(taint: _Taint, path: str, tree: ast.Module) -> _Top:
             hooks = True
             plugins = _literal_strings(node)
         elif not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
-            rest.append(node)
-    words, direct, dynamic = _words(taint, ast.Module(body=rest, type_ignores=[]), package)
+            rest.append(scan)
+    words, direct, dynamic = _words(taint, rest)
     return _Top(bound, defs, _Def("", words, direct), unsure or dynamic, hooks, plugins)
 
 
@@ -435,33 +430,66 @@ def _tainted(taint: _Taint, dotted: str) -> bool:
     return last in taint.affected
 
 
-def _words(taint: _Taint, node: ast.AST, package: list[str]) -> tuple[set[str], bool, bool]:
-    """The names, argument names and string words in `node`; whether it imports or names a
-    tainted module (`mock.patch("app.bug.f")`); whether it reaches code dynamically."""
+def _words(taint: _Taint, scans: list[_Scan]) -> tuple[set[str], bool, bool]:
+    """The names, argument names and string words in `scans`; whether they import or name a
+    tainted module (`mock.patch("app.bug.f")`); whether they reach code dynamically."""
     words: set[str] = set()
     direct = dynamic = False
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name):
-            words.add(sub.id)
-        elif isinstance(sub, ast.arg):
-            words.add(sub.arg)
-        elif isinstance(sub, ast.Attribute):
-            dynamic = dynamic or sub.attr in _DYNAMIC_ATTRIBUTES
-        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
-            for token in _TOKEN.findall(sub.value):
+    for scan in scans:
+        words |= scan.names
+        dynamic = dynamic or scan.dynamic
+        direct = direct or any(_tainted(taint, n) for n in scan.imports)
+        for text in scan.strings:
+            for token in _TOKEN.findall(text):
                 words.add(token)
                 if not direct and ("." in token or "/" in token or "\\" in token):
                     path = token.replace("\\", "/")
                     dotted = path.removesuffix(".py").replace("/", ".").strip(".")
                     direct = path in taint.affected or _tainted(taint, dotted)
-        elif isinstance(sub, ast.Import | ast.ImportFrom):
-            names = (
-                {a.name for a in sub.names}
-                if isinstance(sub, ast.Import)
-                else {f"{_base(sub, package)}.{a.name}".lstrip(".") for a in sub.names}
-            )
-            direct = direct or any(_tainted(taint, n) for n in names)
     return words, direct, dynamic or bool(words & _DYNAMIC)
+
+
+@dataclass
+class _Scan:
+    """One top-level statement, walked once: what the import graph and the narrowing read."""
+
+    node: ast.stmt
+    package: list[str]
+    names: set[str] = field(default_factory=set)  # names and argument names
+    strings: list[str] = field(default_factory=list)
+    imports: set[str] = field(default_factory=set)  # module names, made absolute
+    functions: set[str] = field(default_factory=set)
+    dynamic: bool = False  # sys.modules, a module's __dict__
+
+
+def _scanned(worktree: Path, path: str, scans: dict[str, list[_Scan] | None]) -> list[_Scan] | None:
+    """The file's top-level statements walked, once per call; None when it does not parse."""
+    if path not in scans:
+        tree = parse(_read(worktree / path))
+        package = _package(worktree, path)
+        scans[path] = None if tree is None else [_scan(n, package) for n in tree.body]
+    return scans[path]
+
+
+def _scan(node: ast.stmt, package: list[str]) -> _Scan:
+    scan = _Scan(node, package)
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            scan.names.add(sub.id)
+        elif isinstance(sub, ast.arg):
+            scan.names.add(sub.arg)
+        elif isinstance(sub, ast.Attribute):
+            scan.dynamic = scan.dynamic or sub.attr in _DYNAMIC_ATTRIBUTES
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            scan.strings.append(sub.value)
+        elif isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef):
+            scan.functions.add(sub.name)
+        elif isinstance(sub, ast.Import):
+            scan.imports |= {alias.name for alias in sub.names}
+        elif isinstance(sub, ast.ImportFrom):
+            base = _base(sub, package)
+            scan.imports |= {base} | {f"{base}.{a.name}".lstrip(".") for a in sub.names}
+    return scan
 
 
 def _base(node: ast.ImportFrom, package: list[str]) -> str:
@@ -537,13 +565,13 @@ def _importers(
     files: list[str],
     changed: set[str],
     modules: dict[str, str] | None = None,
-    trees: dict[str, ast.Module | None] | None = None,
+    scans: dict[str, list[_Scan] | None] | None = None,
 ) -> set[str]:
     """`changed` and every file that imports one of them, directly or through others."""
     modules = _module_map(worktree, files) if modules is None else modules
     imported_by: dict[str, set[str]] = {}
     for path in files:
-        for name in _imports(worktree, path, trees):
+        for name in _imports(worktree, path, scans):
             for target in _targets(modules, name):
                 imported_by.setdefault(target, set()).add(path)
     affected, todo = set(changed), list(changed)
@@ -569,10 +597,12 @@ def _module_names(worktree: Path, path: str) -> list[str]:
 
 
 def _imports(
-    worktree: Path, path: str, trees: dict[str, ast.Module | None] | None = None
+    worktree: Path, path: str, scans: dict[str, list[_Scan] | None] | None = None
 ) -> set[str]:
     """Every module name `path` imports, anywhere in it, relative imports made absolute."""
-    tree = _tree(worktree, path, trees) if trees is not None else parse(_read(worktree / path))
+    if scans is not None:
+        return {n for scan in _scanned(worktree, path, scans) or [] for n in scan.imports}
+    tree = parse(_read(worktree / path))
     if tree is None:
         return set()
     package = _package(worktree, path)
@@ -581,8 +611,7 @@ def _imports(
         if isinstance(node, ast.Import):
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
-            stem = package[: len(package) - node.level + 1] if node.level else []
-            base = ".".join([*stem, *([node.module] if node.module else [])])
+            base = _base(node, package)
             names |= {base} | {f"{base}.{alias.name}".lstrip(".") for alias in node.names}
     return names
 
@@ -592,13 +621,6 @@ def _package(worktree: Path, path: str) -> list[str]:
     own = _module_names(worktree, path)
     package = own[0].split(".") if own else []
     return package if path.endswith("__init__.py") else package[:-1]
-
-
-def _tree(worktree: Path, path: str, trees: dict[str, ast.Module | None]) -> ast.Module | None:
-    """The file's syntax tree, parsed once per call."""
-    if path not in trees:
-        trees[path] = parse(_read(worktree / path))
-    return trees[path]
 
 
 def _read(path: Path) -> str:
