@@ -318,3 +318,56 @@ def test_a_changed_test_file_and_its_importers(tmp_path: Path) -> None:
         "test_keep",
         "test_none",
     }
+
+
+def test_conftest_plugins_and_a_tainted_autouse_above(tmp_path: Path) -> None:
+    """A plugin a conftest lists is read like it; a tainted autouse fixture above the file
+    reaches every test of it."""
+    tests = {
+        "tests/conftest.py": "pytest_plugins = ['tests.plugin']\n",
+        "tests/plugin.py": """
+            import pytest
+
+            from app import service
+
+
+            @pytest.fixture
+            def served():
+                return service.run(1)
+        """,
+        "tests/test_bug.py": """
+            from app.bug import other
+
+
+            def test_served(served):
+                assert served == 2
+
+
+            def test_other():
+                assert other(1) == 1
+        """,
+    }
+    assert _select(tmp_path, tests) == {"test_served", "test_other"}
+    tests["tests/test_bug.py"] = tests["tests/test_bug.py"].replace("other(1) == 1", "True")
+    assert _select(tmp_path, tests) == {"test_served"}
+    tests["tests/plugin.py"] = tests["tests/plugin.py"].replace(
+        "@pytest.fixture\n", "@pytest.fixture(autouse=True)\n"
+    )
+    assert _select(tmp_path, tests) == {"test_served", "test_other"}
+
+
+def test_a_plain_import_taints_its_top_package_name(tmp_path: Path) -> None:
+    tests = {
+        "tests/test_bug.py": """
+            import app.service
+
+
+            def test_run():
+                assert app.service.run(1) == 2
+
+
+            def test_none():
+                assert True
+        """
+    }
+    assert _select(tmp_path, tests) == {"test_run"}
