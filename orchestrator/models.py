@@ -193,7 +193,10 @@ class RunSpec(Model):
     deselect: list[str] = Field(default_factory=list)
     timeout_s: float = 60.0  # per test
     select: list[str] | None = None  # run exactly these node ids (or files' tests), in this order
-    collect_all: bool = False  # with `select`: collect the whole suite (the run's `collected`)
+    # With `select`: collect beyond it (the run's `collected`): the whole suite, or only
+    # `collect_paths` (files) when given.
+    collect_all: bool = False
+    collect_paths: list[str] | None = None
     shuffle_seed: int | None = None
     order: list[str] | None = None  # run these first, in this order (a replayed order)
     extra_args: list[str] = Field(default_factory=list)

@@ -110,7 +110,6 @@ class RunContext:
             ignores=o.ignores,
             deselect=o.deselect,
             timeout_s=o.timeout_s,
-            record_leaks=o.isolation,
             sandbox=o.sandbox,
             network=o.network,
         )

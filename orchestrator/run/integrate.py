@@ -105,6 +105,7 @@ class _Merger:
         self.spec = in_worktree(spec, worktree)
         self.emit, self.stop = emit, stop
         self.passed = {r.nodeid for r in baseline.results if r.outcome in ("passed", "xpassed")}
+        self.collected = baseline.collected
         self.commits: dict[str, str] = {}  # branch -> the integration commit that merged it
 
     def merge_all(self, results: list[AgentResult]) -> list[AgentResult]:
@@ -122,21 +123,25 @@ class _Merger:
         return merged
 
     def broken(self, merged: list[AgentResult], run: SuiteRun) -> list[str]:
-        """The tests failing in `run` that passed at baseline or that a merged branch fixed."""
+        """The tests failing or gone in `run` that passed at baseline or a merged branch fixed
+        (verification collects only what a patch can reach: the whole suite's run sees the rest)."""
         due = self.passed | {t for r in merged for t in r.fixed}
-        return [r.nodeid for r in run.results if r.failing and r.nodeid in due]
+        failing = self._failing(run, None)
+        ids = dict.fromkeys([*self.collected, *(r.nodeid for r in run.results)])
+        return [n for n in ids if n in failing and n in due]
 
     def first_breaking(self, merged: list[AgentResult], broken: list[str]) -> AgentResult:
         """The first merge after which one of `broken` fails (that should pass by then)."""
         head = self.commits[merged[-1].branch]
-        alone = self._failing(self.run(head, broken, "integrate: failing alone?"))
+        alone = self._failing(self.run(head, broken, "integrate: failing alone?"), broken)
         tests = [t for t in broken if t in alone] or None  # None: they fail only in the suite
         lo, hi = 0, len(merged) - 1  # the whole prefix breaks; find the shortest that does
         while lo < hi:
             mid = (lo + hi) // 2
             due = self.passed | {t for r in merged[: mid + 1] for t in r.fixed}
             label = f"integrate: bisect after {merged[mid].category}"
-            failing = self._failing(self.run(self.commits[merged[mid].branch], tests, label))
+            run = self.run(self.commits[merged[mid].branch], tests, label)
+            failing = self._failing(run, tests)
             if failing & due & set(broken):
                 hi = mid
             else:
@@ -157,9 +162,12 @@ class _Merger:
             spec = self.spec.model_copy(update={"select": tests})
             return run_suite(spec, self.emit, label, self.stop)
 
-    @staticmethod
-    def _failing(run: SuiteRun) -> set[str]:
-        return {r.nodeid for r in run.results if r.failing}
+    def _failing(self, run: SuiteRun, tests: list[str] | None) -> set[str]:
+        """The tests of `run` that failed, and those of `tests` (None: of the baseline) it no
+        longer has."""
+        present = {r.nodeid for r in run.results}
+        gone = {n for n in (self.collected if tests is None else tests) if n not in present}
+        return gone | {r.nodeid for r in run.results if r.failing}
 
 
 def _drop(result: AgentResult, reason: str, emit: Emit) -> None:

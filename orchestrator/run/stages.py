@@ -87,6 +87,7 @@ def baseline(ctx: RunContext, base: str) -> None:
     ctx.emit(PhaseStarted(phase="baseline", detail=ctx.spec.command_line()))
     with checkout(ctx, base, "baseline") as path, ctx.watchdog.window("baseline"):
         spec = sequential(in_worktree(ctx.spec, path))  # isolation bisects in its order
+        spec = spec.model_copy(update={"record_leaks": ctx.options.isolation})  # its evidence
         run = run_suite(spec, ctx.emit, "baseline", ctx.controls.stop)
     ctx.store.save("baseline", run)
 

@@ -129,9 +129,10 @@ def _argv(spec: RunSpec, select: list[str] | None) -> list[str]:
     args += [f"--deselect={n}" for n in spec.deselect]
     if spec.collect_only:
         args.append("--collect-only")
-    if select is not None and not spec.collect_all:
+    if select is not None:
         # Naming the files keeps collection to them; the plugin then runs exactly `select`.
-        args += list(dict.fromkeys(_path_arg(spec, n.split("::")[0]) for n in select))
+        paths = spec.collect_paths if spec.collect_all else [n.split("::")[0] for n in select]
+        args += list(dict.fromkeys(_path_arg(spec, p) for p in paths or ()))
     return [*args, *spec.extra_args]
 
 

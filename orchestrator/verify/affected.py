@@ -39,18 +39,37 @@ from orchestrator.verify.cheats import is_config, is_conftest, parse
 _DOC_SUFFIXES = {".md", ".rst", ".txt"}
 
 
+@dataclass
+class Reach:
+    """What a patch can affect: the tests to run, and the test files whose tests or collection
+    it can change (None: any file, e.g. when it changed pytest's configuration)."""
+
+    tests: set[str]
+    files: set[str] | None
+
+
 def regression_set(
     worktree: Path,
     changed: list[str],
     collected: list[str],
     before: dict[str, str] | None = None,
 ) -> set[str]:
-    """Tests of changed test files and of test files that (transitively) import changed code.
+    """Tests of changed test files and of test files that (transitively) import changed code."""
+    return reach(worktree, changed, collected, before).tests
+
+
+def reach(
+    worktree: Path,
+    changed: list[str],
+    collected: list[str],
+    before: dict[str, str] | None = None,
+) -> Reach:
+    """The regression set and the files it comes from.
 
     `before` holds the changed files' sources at the base: with it a changed conftest selects
     only what its changes reach; without it, every test below it.
     """
-    everything = set(collected)
+    everything = Reach(set(collected), None)
     tested = {n.split("::")[0] for n in collected}
     files = sorted(p for p in tested | set(_python_files(worktree)) if p.endswith(".py"))
     code = {p for p in changed if p.endswith(".py") and not is_conftest(p)}
@@ -82,12 +101,16 @@ def regression_set(
         by_file.setdefault(n.split("::")[0], []).append(n)
     taint = _Taint(worktree, modules, affected, code, set(files), scans)
     selected: set[str] = set()
+    reached: set[str] = set()
     for f, ids in by_file.items():
         if f in code or any(d in PurePosixPath(f).parents for d in below):
             selected |= set(ids)
         elif f in affected:
             selected |= _narrowed(taint, f, ids)
-    return selected
+        else:
+            continue
+        reached.add(f)
+    return Reach(selected, reached)
 
 
 def _python_files(worktree: Path) -> list[str]:

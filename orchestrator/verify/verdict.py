@@ -19,7 +19,7 @@ from orchestrator.git import GitRepo
 from orchestrator.models import FAILING, RunSpec, SuiteRun, TestResult, Verdict, WorkOrder
 from orchestrator.suite.config import in_worktree
 from orchestrator.suite.runner import run_suite
-from orchestrator.verify.affected import regression_set
+from orchestrator.verify.affected import Reach, reach
 from orchestrator.verify.cheats import (
     TEST_FIX_RULES,
     is_config,
@@ -74,21 +74,31 @@ def _verify(
     violations = static_violations(before, after, exempt)
     reconfigured = len(static_violations(before, after)) > len(violations)
 
-    # One run: the whole suite is collected (no test may disappear), only the selection runs.
+    # One run: every file the patch can reach is collected (no test may disappear from it; the
+    # final run checks the rest), only the selection runs.
     collected = baseline.collected
     known = set(collected)
-    reach = known if mode == "full" else regression_set(worktree, changed, collected, before)
-    wanted = reach | set(order.tests) | {c for f in order.findings for c in f.culprits}
+    reached = Reach(known, None) if mode == "full" else reach(worktree, changed, collected, before)
+    wanted = reached.tests | set(order.tests) | {c for f in order.findings for c in f.culprits}
     asked = [n for n in collected if n in wanted]
     asked += [t for t in order.tests if t not in known]  # a file that did not collect
     asked += [p for p in changed if is_test_file(p)]  # a changed test file: every test it holds now
+    asked = list(dict.fromkeys(asked))
+    files = None
+    if reached.files is not None:
+        files = sorted(reached.files | {n.split("::")[0] for n in asked})
     label = f"verify {order.category}"
-    selection = spec.model_copy(update={"select": list(dict.fromkeys(asked)), "collect_all": True})
+    selection = spec.model_copy(
+        update={"select": asked, "collect_all": True, "collect_paths": files}
+    )
     try:
         run = run_suite(selection, emit, label, stop)
     except TargetError as exc:  # the patch broke the suite itself (a conftest, an import)
         return _rejected(order, f"suite broken: {exc}")
-    violations += _shrunk(baseline.collected, run.collected)
+    within = set(files) if files is not None else None
+    violations += _shrunk(
+        [n for n in collected if within is None or n.split("::")[0] in within], run.collected
+    )
     modules = _module_targets(order.tests, run.collected)
     results = run.by_id()
     fixed = [t for t in order.tests if _passes(t, results, modules)]

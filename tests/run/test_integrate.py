@@ -131,3 +131,32 @@ def test_a_merge_that_leaks_into_later_tests_is_bisected_with_whole_suite_runs(
     assert runs[1] == "integrate: failing alone?"  # it passes alone: the bisection needs the suite
     assert runs[0] == runs[-1] == "final"
     assert branch and "LEAK" not in git(repo, "show", f"{branch}:tests/test_b.py")
+
+
+def test_a_merge_that_makes_tests_vanish_is_taken_out(make_repo: MakeRepo) -> None:
+    """Verification collects only the files a patch reaches by its imports; a test file that
+    loads its cases dynamically is out of that reach, and the whole-suite run sees them go."""
+    files = {
+        **FILES,
+        "app/cases.py": "CASES = [1, 2, 3]\n",
+        "tests/test_cases.py": (
+            "import importlib\n\nimport pytest\n\n"
+            'CASES = importlib.import_module("app.cases").CASES\n\n\n'
+            '@pytest.mark.parametrize("x", CASES)\ndef test_case(x):\n    assert x\n'
+        ),
+    }
+    repo = make_repo(files)
+    results = [
+        _branch(repo, "s/a", {"app/a.py": ("0", "1")}, ["tests/test_a.py::test_f"]),
+        _branch(
+            repo,
+            "s/b",
+            {"app/b.py": ("0", "1"), "app/cases.py": ("[1, 2, 3]", "[1]")},
+            ["tests/test_b.py::test_g"],
+        ),
+    ]
+    branch, runs = _integrate(repo, results)
+    assert [r.merged for r in results] == [True, False]
+    assert "tests/test_cases.py::test_case[2]" in (results[1].reason or "")
+    assert runs[0] == runs[-1] == "final"
+    assert branch and "[1, 2, 3]" in git(repo, "show", f"{branch}:app/cases.py")

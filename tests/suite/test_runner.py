@@ -265,6 +265,23 @@ def test_collect_all_reports_the_whole_suite_and_runs_only_the_selection(make_re
     ]
 
 
+def test_collect_paths_bound_what_is_collected_beyond_the_selection(make_repo) -> None:
+    repo = make_repo(THREE_FILES)
+    spec = spec_for(
+        repo,
+        select=["tests/test_z.py::test_z1"],
+        collect_all=True,
+        collect_paths=["tests/test_z.py", "tests/test_x.py"],
+    )
+    run = run_suite(spec)
+    assert [r.nodeid for r in run.results] == ["tests/test_z.py::test_z1"]
+    assert run.collected == [
+        "tests/test_z.py::test_z1",
+        "tests/test_x.py::test_x1",
+        "tests/test_x.py::test_x2",
+    ]
+
+
 def test_collect_lists_ids_without_running(make_repo) -> None:
     repo = make_repo(THREE_FILES)
     assert collect(spec_for(repo)) == [
@@ -350,6 +367,11 @@ def test_leaked_state_is_recorded_per_test(make_repo) -> None:
                 import app.settings
 
                 ROOT = Path(__file__).resolve().parent.parent
+                SEEN = None
+
+                def test_global():
+                    global SEEN
+                    SEEN = "once"
 
                 def test_clean(monkeypatch):
                     monkeypatch.setenv("ORCH_CLEAN", "1")
@@ -376,6 +398,7 @@ def test_leaked_state_is_recorded_per_test(make_repo) -> None:
     assert leaks["test_clean"] == []
     assert leaks["test_env"] == ["ORCH_LEAKED='yes' left in os.environ"]
     assert leaks["test_attr"] == ["app.settings.MODE rebound (was 'prod', now 'debug')"]
+    assert leaks["test_global"] == ["test_leaks.SEEN rebound (was None, now 'once')"]
     assert leaks["test_file"] == ["files left in the repo root: leftover.db"]
     assert len(leaks["test_cwd"]) == 1
     assert leaks["test_cwd"][0].startswith("cwd changed from")

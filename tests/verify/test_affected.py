@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.verify.affected import regression_set
+from orchestrator.verify.affected import reach, regression_set
 from tests.helpers import write_files
 
 CONFTEST = """
@@ -120,3 +120,14 @@ def test_data_files_reach_the_code_naming_them_and_configuration_everything(tree
     assert regression_set(tree, ["pyproject.toml"], ALL) == set(ALL)
     assert regression_set(tree, ["app/unnamed.json"], ALL) == set(ALL)
     assert regression_set(tree, ["README.md"], ALL) == set()
+
+
+def test_the_files_to_collect_are_those_a_patch_reaches(tree: Path) -> None:
+    """Verification collects these (no test may vanish from them); None: the whole suite."""
+    assert reach(tree, ["app/orders.py"], ALL).files == {"tests/test_orders.py"}
+    assert reach(tree, ["README.md"], ALL).files == set()
+    assert reach(tree, ["pyproject.toml"], ALL).files is None
+    before = _change_conftest(tree, "return 0", "return 1")
+    assert reach(tree, ["tests/conftest.py"], ALL, before).files == {
+        n.split("::")[0] for n in regression_set(tree, ["tests/conftest.py"], ALL, before)
+    }
