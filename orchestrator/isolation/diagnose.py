@@ -17,7 +17,7 @@ import time
 from orchestrator.errors import UsageError
 from orchestrator.events import Emit, Stop, ignore
 from orchestrator.isolation.search import Search, solve
-from orchestrator.isolation.session import RESTART_MARKERS, Session, process_start
+from orchestrator.isolation.session import RESTART_MARKERS, Session, process_start, process_starts
 from orchestrator.models import (
     Isolation,
     IsolationFinding,
@@ -289,6 +289,7 @@ def _named_leaks(baseline: SuiteRun, failing: list[str]) -> dict[str, list[str]]
     environment variable, a rebound attribute, a file): the first named first, then the nearest."""
     results = baseline.results
     index = {r.nodeid: i for i, r in enumerate(results)}
+    starts = process_starts(results)
     leakers = [
         (i, words) for i, r in enumerate(results) if r.leaks and (words := _leak_words(r.leaks))
     ]
@@ -298,7 +299,7 @@ def _named_leaks(baseline: SuiteRun, failing: list[str]) -> dict[str, list[str]]
         text = " ".join(filter(None, [results[at].message, results[at].longrepr]))
         if not text:
             continue
-        start = process_start(results, at)
+        start = starts[at]
         mentions = [
             (pos, at - i, i)
             for i, words in leakers

@@ -62,7 +62,14 @@ class Session:
 
 def process_start(results: list[TestResult], index: int) -> int:
     """Where the process that ran `results[index]` began: a hang or crash restarts pytest."""
-    for i in range(index - 1, -1, -1):
-        if results[i].exc_type in RESTART_MARKERS:
-            return i + 1
-    return 0
+    return process_starts(results[: index + 1])[index]
+
+
+def process_starts(results: list[TestResult]) -> list[int]:
+    """`process_start` of every result, in one pass."""
+    starts, start = [], 0
+    for i, result in enumerate(results):
+        starts.append(start)
+        if result.exc_type in RESTART_MARKERS:
+            start = i + 1
+    return starts

@@ -31,7 +31,7 @@ from orchestrator.events import (
     ignore,
 )
 from orchestrator.models import Environment, Frame, Leak, RunSpec, SuiteRun, TestResult
-from orchestrator.secrets import scrub
+from orchestrator.secrets import scrub, secret_values
 from orchestrator.suite import sandbox
 from orchestrator.suite.config import environ_for
 
@@ -274,6 +274,7 @@ def _watch(
     running: str | None = None
     since = time.monotonic()
     last_result = None
+    secrets = secret_values()  # once per run: scrubbing every result must not re-read os.environ
     with open(chunk.stream, encoding="utf-8", errors="surrogateescape") as stream:
         while True:
             exited = proc.poll() is not None
@@ -290,7 +291,7 @@ def _watch(
                     running, since = event["id"], time.monotonic()
                     emit(TestStarted(label=label, nodeid=running))
                 elif kind == "result":
-                    result = _result(event)
+                    result = _result(event, secrets)
                     chunk.results.append(result)
                     running, last_result = None, time.monotonic()
                     emit(
@@ -374,16 +375,16 @@ def _all_done(chunk: _Chunk) -> bool:
     return chunk.collected is not None and len(chunk.results) >= len(chunk.collected)
 
 
-def _result(event: dict) -> TestResult:
+def _result(event: dict, secrets: list[str]) -> TestResult:
     return TestResult(
         nodeid=event["id"],
         outcome=event["outcome"],
         duration_s=event.get("duration") or 0.0,
         when=event.get("when"),
         exc_type=event.get("exc_type"),
-        message=scrub(event.get("message")),
+        message=scrub(event.get("message"), secrets),
         frames=[Frame(**f) for f in event.get("frames") or []],
-        longrepr=scrub(event.get("longrepr")),
+        longrepr=scrub(event.get("longrepr"), secrets),
     )
 
 

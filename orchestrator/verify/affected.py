@@ -30,6 +30,7 @@ tainted code and does not parse, or has any of those, or a tainted hook.
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -95,7 +96,7 @@ def reach(
     code |= set(_requesting(worktree, files, fixtures))
     scans: dict[str, list[_Scan] | None] = {}
     modules = _module_map(worktree, sorted(set(files) | code))
-    affected = _importers(worktree, sorted(set(files) | code), code, modules, scans)
+    affected = _importers(worktree, sorted(set(files) | code), code, modules)
     by_file: dict[str, list[str]] = {}
     for n in collected:
         by_file.setdefault(n.split("::")[0], []).append(n)
@@ -588,13 +589,12 @@ def _importers(
     files: list[str],
     changed: set[str],
     modules: dict[str, str] | None = None,
-    scans: dict[str, list[_Scan] | None] | None = None,
 ) -> set[str]:
     """`changed` and every file that imports one of them, directly or through others."""
     modules = _module_map(worktree, files) if modules is None else modules
     imported_by: dict[str, set[str]] = {}
     for path in files:
-        for name in _imports(worktree, path, scans):
+        for name in _imports(worktree, path):
             for target in _targets(modules, name):
                 imported_by.setdefault(target, set()).add(path)
     affected, todo = set(changed), list(changed)
@@ -619,16 +619,26 @@ def _module_names(worktree: Path, path: str) -> list[str]:
     return names
 
 
-def _imports(
-    worktree: Path, path: str, scans: dict[str, list[_Scan] | None] | None = None
-) -> set[str]:
-    """Every module name `path` imports, anywhere in it, relative imports made absolute."""
-    if scans is not None:
-        return {n for scan in _scanned(worktree, path, scans) or [] for n in scan.imports}
-    tree = parse(_read(worktree / path))
+_IMPORTS: dict[tuple[bytes, tuple[str, ...]], frozenset[str]] = {}
+
+
+def _imports(worktree: Path, path: str) -> frozenset[str]:
+    """Every module name `path` imports, anywhere in it, relative imports made absolute.
+
+    Kept by the source's digest: every verification reads the whole import graph, and a
+    patch changes a few files of it."""
+    source = _read(worktree / path)
+    package = tuple(_package(worktree, path))
+    key = hashlib.blake2b(source.encode(), digest_size=16).digest(), package
+    if key not in _IMPORTS:
+        _IMPORTS[key] = _imports_of(source, list(package))
+    return _IMPORTS[key]
+
+
+def _imports_of(source: str, package: list[str]) -> frozenset[str]:
+    tree = parse(source)
     if tree is None:
-        return set()
-    package = _package(worktree, path)
+        return frozenset()
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -636,7 +646,7 @@ def _imports(
         elif isinstance(node, ast.ImportFrom):
             base = _base(node, package)
             names |= {base} | {f"{base}.{alias.name}".lstrip(".") for alias in node.names}
-    return names
+    return frozenset(names)
 
 
 def _package(worktree: Path, path: str) -> list[str]:

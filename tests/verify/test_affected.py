@@ -79,6 +79,15 @@ def test_a_changed_module_reaches_its_importers_only(tree: Path) -> None:
     assert _files(regression_set(tree, ["app/orders.py"], ALL)) == {"test_orders.py"}
 
 
+def test_the_import_graph_follows_each_file_as_it_is_now(tree: Path) -> None:
+    """Imports are remembered by a file's content between verifications: an edit is seen."""
+    assert _files(regression_set(tree, ["app/text.py"], ALL)) == {"test_text.py"}
+    (tree / "tests/test_orders.py").write_text(
+        "from app import orders, text\n\n\ndef test_order():\n    assert orders and text\n"
+    )
+    assert _files(regression_set(tree, ["app/text.py"], ALL)) == {"test_text.py", "test_orders.py"}
+
+
 def test_an_import_added_to_a_conftest_reaches_the_tests_sharing_its_modules(tree: Path) -> None:
     """The db_schema fix: registering models in the conftest reaches the tests of the database,
     not the whole suite (it used to select every test below the conftest)."""
