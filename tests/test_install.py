@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -23,14 +24,21 @@ FIX = call(
 )
 GUESS = {"title": "Discount arithmetic", "root_cause": "the discount is returned, not the price"}
 
+# One worker builds the wheel once; two building in the same tree at once break each other.
+pytestmark = pytest.mark.xdist_group("install")
+
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtualenv with the built wheel (and the demo's extra) installed: its bin dir."""
     where = tmp_path_factory.mktemp("install")
     wheels = where / "wheels"
+    source = where / "source"  # setuptools builds in the tree it is given: a copy keeps ours clean
+    shutil.copytree(
+        ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__")
+    )
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)],
         check=True,
         capture_output=True,
     )

@@ -228,7 +228,7 @@ def _execute(args, options, previous, *, resume: bool):
             controls=controls,
         )
         for name in ("SIGINT", "SIGTERM", "SIGHUP"):  # the app sees the stop, winds the run down
-            signal.signal(getattr(signal, name), lambda *_: controls.request_stop())
+            signal.signal(getattr(signal, name), lambda signum, _: _tui_stop(signum, controls))
         app.run()
         app.print_summary()
         if app.error is not None:
@@ -237,6 +237,20 @@ def _execute(args, options, previous, *, resume: bool):
     from orchestrator.view.plain import PlainLog
 
     return run(options, PlainLog(), controls, resume=resume, previous=previous)
+
+
+def _tui_stop(signum: int, controls) -> None:
+    """A stop signal asks the app to wind the run down. A hang-up also means the terminal is gone:
+    writes to it would fail and stall Textual's writer thread, and Textual would try to redraw
+    into it on the SIGCONT that follows, so output goes to /dev/null and SIGCONT is left alone."""
+    import signal
+
+    if signum == signal.SIGHUP:
+        signal.signal(signal.SIGCONT, signal.SIG_DFL)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            os.dup2(devnull, fd)
+    controls.request_stop()
 
 
 def _use_tui(args: argparse.Namespace) -> bool:

@@ -43,6 +43,8 @@ def test_demo_fixes_all_a_codemod_can_and_says_so_on_screen_and_in_json(tmp_path
     )
     screen = proc.stdout
     assert proc.returncode == 0, f"{proc.stderr}\n{screen}"
+    # the script closed the terminal at the summary: the hang-up ends the process, none lingers
+    assert not processes_mentioning(str(tmp_path), within=15), "orchestrate outlived its terminal"
 
     repo = tmp_path / "shop"
     handoffs = list((repo / "handoffs").glob("*.md"))
@@ -93,6 +95,22 @@ def test_demo_fixes_all_a_codemod_can_and_says_so_on_screen_and_in_json(tmp_path
     assert f'name=f"widget_{SUFFIX}"' in git(repo, "show", f"{branch}:tests/test_catalog.py")
     left = git(repo, "show", f"{branch}:shop/pricing.py")
     assert "price * percent / 100" in left  # the logic bug is no codemod's to guess
+
+
+def processes_mentioning(text: str, within: float) -> list[int]:
+    """The pids whose command line mentions `text`, once `within` seconds have let them exit."""
+    deadline = time.monotonic() + within
+    while True:
+        pids = []
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                if text in cmdline.read_bytes().decode(errors="replace"):
+                    pids.append(int(cmdline.parent.name))
+            except OSError:  # it exited while we looked
+                continue
+        if not pids or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.2)
 
 
 def agent_rows(screen: str) -> dict[str, str]:
