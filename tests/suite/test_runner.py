@@ -275,10 +275,37 @@ def test_collect_paths_bound_what_is_collected_beyond_the_selection(make_repo) -
     )
     run = run_suite(spec)
     assert [r.nodeid for r in run.results] == ["tests/test_z.py::test_z1"]
-    assert run.collected == [
-        "tests/test_z.py::test_z1",
+    assert run.collected == [  # in the suite's order
         "tests/test_x.py::test_x1",
         "tests/test_x.py::test_x2",
+        "tests/test_z.py::test_z1",
+    ]
+
+
+def test_a_selection_in_a_big_package_collects_only_its_files(make_repo) -> None:
+    """pytest is given the package, not each file (which relists the package once per file):
+    the plugin keeps collection to the named files, conftests still apply, and a broken module
+    or directory elsewhere in the package is never imported."""
+    test = "def test_a(answer):\n    assert answer == 42\n\ndef test_b():\n    pass\n"
+    files = {"tests/__init__.py": ""} | {f"tests/test_{i:03}.py": test for i in range(60)}
+    files["tests/conftest.py"] = "import pytest\n\n@pytest.fixture\ndef answer():\n    return 42\n"
+    files["tests/test_broken.py"] = "raise SystemExit('imported a module nobody asked for')\n"
+    files["tests/deep/test_deeper.py"] = "def test_deep(answer):\n    assert answer == 42\n"
+    files["tests/other/test_syntax.py"] = "def test_(:\n"
+    repo = make_repo(files)
+    wanted = [f"tests/test_{i:03}.py::test_a" for i in (7, 3, 41)] + ["tests/deep/test_deeper.py"]
+    paths = ["tests/test_010.py", *(n.split("::")[0] for n in wanted)]
+    run = run_suite(spec_for(repo, select=wanted, collect_all=True, collect_paths=paths))
+    assert outcomes(run) == {
+        "tests/test_007.py::test_a": "passed",
+        "tests/test_003.py::test_a": "passed",
+        "tests/test_041.py::test_a": "passed",
+        "tests/deep/test_deeper.py::test_deep": "passed",
+    }
+    assert [r.nodeid for r in run.results] == list(outcomes(run))  # in the order asked
+    assert run.collected == [  # in the suite's order
+        "tests/deep/test_deeper.py::test_deep",
+        *(f"tests/test_{i:03}.py::test_{t}" for i in (3, 7, 10, 41) for t in "ab"),
     ]
 
 

@@ -8,6 +8,8 @@ Other switches, all environment variables:
                        test it holds, in its place)
   ORCHESTRATE_ALL      "1": report everything collected before the selection (one run instead of
                        a collection and a run)
+  ORCHESTRATE_FILES    a file of paths: collect only these files in the directories pytest is
+                       given (and the directories on the way to them)
   ORCHESTRATE_SHUFFLE  a seed: run the suite in a seeded random order
   ORCHESTRATE_ORDER    a file of node ids: run those first, in this order (the rest after)
   ORCHESTRATE_LEAKS    "1": record the state each test changed and did not restore
@@ -34,6 +36,7 @@ _reports: dict[str, dict] = {}
 _excinfo: dict[str, tuple] = {}
 _leak_tracker = None
 _rootdir = ""
+_collect_only: tuple[set[str], set[str]] | None = None  # ORCHESTRATE_FILES: (files, directories)
 
 
 def _write(event: dict) -> None:
@@ -69,7 +72,7 @@ def _trim(text: str | None, limit: int = _MAX_TEXT) -> str | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    global _stream, _leak_tracker, _rootdir, _role
+    global _stream, _leak_tracker, _rootdir, _role, _collect_only
     _rootdir = str(config.rootpath)
     if hasattr(config, "workerinput"):
         _role = "worker"
@@ -86,6 +89,26 @@ def pytest_configure(config: pytest.Config) -> None:
         _leak_tracker = _LeakTracker(str(config.rootpath))
     if os.environ.get("ORCHESTRATE_ENV") == "1":
         _write({"e": "env", **_environment()})
+    files = os.environ.get("ORCHESTRATE_FILES")
+    if files:
+        with open(files, encoding="utf-8", errors="surrogateescape") as f:
+            wanted = {os.path.normpath(line.rstrip("\n")) for line in f if line.strip()}
+        directories = {"."}
+        for path in wanted:
+            while (path := os.path.dirname(path)) and path not in directories:
+                directories.add(path)
+        _collect_only = (wanted, directories)
+
+
+def pytest_ignore_collect(collection_path, config: pytest.Config) -> bool | None:
+    """Under ORCHESTRATE_FILES, skip what leads to none of the files (None: pytest decides)."""
+    if _collect_only is None or collection_path.name in ("conftest.py", "__init__.py"):
+        return None
+    relative = os.path.relpath(collection_path, config.invocation_params.dir)
+    files, directories = _collect_only
+    if relative in files or relative in directories or relative.startswith(".."):
+        return None
+    return True
 
 
 def _environment() -> dict:
