@@ -22,7 +22,7 @@ from pathlib import Path
 
 TARGET = 1.05
 ORCHESTRATE = [sys.executable, "-m", "orchestrator.cli"]
-PLUGIN_DIR = str(Path(__file__).resolve().parent.parent / "orchestrator" / "plugin")
+PLUGIN_DIR = str(Path(__file__).resolve().parent.parent / "orchestrator" / "suite" / "plugin")
 
 TEST_FILE = """\
 import hashlib
@@ -146,6 +146,8 @@ def main() -> None:
                 cpu[name].append(used)
                 if name == "orchestrate":
                     report = json.loads(out)
+                if name == "pytest+plugin" and not Path(f"{tmp}/s.jsonl").exists():
+                    sys.exit(f"the plugin did not load from {PLUGIN_DIR}: nothing was streamed")
                 Path(f"{tmp}/s.jsonl").unlink(missing_ok=True)
         assert report is not None
         b = report["baseline"]
