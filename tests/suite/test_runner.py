@@ -309,6 +309,36 @@ def test_a_selection_in_a_big_package_collects_only_its_files(make_repo) -> None
     ]
 
 
+def test_a_whole_suite_run_reports_what_its_interpreter_has_installed(make_repo) -> None:
+    """Versions from the metadata's header, modules from top_level.txt or RECORD's Python files;
+    a module named like its distribution, a private one or a data directory is not mapped."""
+    from importlib import metadata
+
+    repo = make_repo(  # `python -m pytest` puts the repo on sys.path: these are installed
+        {
+            "tests/test_x.py": "def test_x():\n    pass\n",
+            "Fake_Dist-1.2.dist-info/METADATA": (
+                "Metadata-Version: 2.1\nName: Fake-Dist\nVersion: 1.2\n\nName: not-this\n"
+            ),
+            "Fake_Dist-1.2.dist-info/RECORD": (
+                "fake_mod/__init__.py,,\nfake_mod/sub.py,,\nresources/style.css,,\n"
+                "fake_dist.py,,\nFake_Dist-1.2.dist-info/METADATA,,\n"
+            ),
+            "old_style.egg-info/PKG-INFO": "Metadata-Version: 1.1\nName: Old-Style\nVersion: 0.9\n",
+            "old_style.egg-info/top_level.txt": "oldmod\n_private\n",
+        }
+    )
+    environment = run_suite(spec_for(repo)).environment
+    assert environment is not None
+    assert environment.packages["Fake-Dist"] == "1.2"
+    assert environment.packages["Old-Style"] == "0.9"
+    assert environment.packages["pytest"] == metadata.version("pytest")
+    assert environment.modules["fake_mod"] == "Fake-Dist"
+    assert environment.modules["oldmod"] == "Old-Style"
+    assert not {"fake_dist", "resources", "_private"} & set(environment.modules)
+    assert environment.distribution("fake_mod.sub") == "Fake-Dist"
+
+
 def test_collect_lists_ids_without_running(make_repo) -> None:
     repo = make_repo(THREE_FILES)
     assert collect(spec_for(repo)) == [
