@@ -508,12 +508,17 @@ def _scan(node: ast.stmt, package: list[str]) -> _Scan:
             scan.strings.append(sub.value)
         elif isinstance(sub, ast.FunctionDef | ast.AsyncFunctionDef):
             scan.functions.add(sub.name)
-        elif isinstance(sub, ast.Import):
-            scan.imports |= {alias.name for alias in sub.names}
-        elif isinstance(sub, ast.ImportFrom):
-            base = _base(sub, package)
-            scan.imports |= {base} | {f"{base}.{a.name}".lstrip(".") for a in sub.names}
+        elif isinstance(sub, ast.Import | ast.ImportFrom):
+            scan.imports |= _imported(sub, package)
     return scan
+
+
+def _imported(node: ast.Import | ast.ImportFrom, package: list[str]) -> set[str]:
+    """The module names an import statement imports, made absolute."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
+    base = _base(node, package)
+    return {base} | {f"{base}.{alias.name}".lstrip(".") for alias in node.names}
 
 
 def _base(node: ast.ImportFrom, package: list[str]) -> str:
@@ -639,14 +644,8 @@ def _imports_of(source: str, package: list[str]) -> frozenset[str]:
     tree = parse(source)
     if tree is None:
         return frozenset()
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = _base(node, package)
-            names |= {base} | {f"{base}.{alias.name}".lstrip(".") for alias in node.names}
-    return frozenset(names)
+    imports = (n for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom))
+    return frozenset(name for node in imports for name in _imported(node, package))
 
 
 def _package(worktree: Path, path: str) -> list[str]:
